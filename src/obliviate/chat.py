@@ -1,0 +1,122 @@
+"""The model interface: chat prompts, greedy generation and answer scoring.
+
+Everything that talks to a model goes through here, so tasks (metrics, attacks, the surgeon)
+never deal with padding, special tokens or chat formats themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+FALLBACK_TEMPLATE = "Question: {question}\nAnswer:"
+
+
+def chat_prompt(tokenizer: PreTrainedTokenizerBase, user: str, system: str | None = None) -> str:
+    """The text the model sees before answering `user` (its own chat template, or a plain Q/A frame)."""
+    if tokenizer.chat_template is None:
+        prefix = f"{system}\n" if system else ""
+        return prefix + FALLBACK_TEMPLATE.format(question=user)
+    messages = ([{"role": "system", "content": system}] if system else []) + [
+        {"role": "user", "content": user}
+    ]
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def encode_pair(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, answer: str, add_eos: bool = True
+) -> tuple[list[int], list[int]]:
+    """Token ids of prompt+answer(+EOS) and labels that score only the answer."""
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    if add_eos and tokenizer.eos_token_id is not None:
+        answer_ids = answer_ids + [tokenizer.eos_token_id]
+    return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
+
+
+def pad_batch(
+    sequences: Sequence[Sequence[int]], pad_id: int, left: bool = False, fill: int | None = None
+) -> torch.Tensor:
+    """Stack variable-length id lists into one tensor, padding on the right (or left)."""
+    width = max(len(s) for s in sequences)
+    value = pad_id if fill is None else fill
+    rows = [
+        ([value] * (width - len(s)) + list(s)) if left else (list(s) + [value] * (width - len(s)))
+        for s in sequences
+    ]
+    return torch.tensor(rows, dtype=torch.long)
+
+
+def _device(model: PreTrainedModel) -> torch.device:
+    return next(model.parameters()).device
+
+
+@torch.no_grad()
+def generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    max_new_tokens: int = 32,
+    batch_size: int = 64,
+) -> list[str]:
+    """Greedy continuations of already-formatted prompts, special tokens stripped."""
+    outputs: list[str] = []
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    for start in range(0, len(prompts), batch_size):
+        chunk = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start : start + batch_size]]
+        input_ids = pad_batch(chunk, pad_id, left=True).to(_device(model))
+        attention = pad_batch([[1] * len(c) for c in chunk], 0, left=True).to(_device(model))
+        generated = model.generate(
+            input_ids=input_ids,
+            attention_mask=attention,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+        new = generated[:, input_ids.shape[1] :]
+        outputs.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
+    return outputs
+
+
+def ask(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: Sequence[str],
+    max_new_tokens: int = 32,
+    system: str | None = None,
+) -> list[str]:
+    """Answer plain questions through the chat template."""
+    return generate(model, tokenizer, [chat_prompt(tokenizer, q, system) for q in questions], max_new_tokens)
+
+
+@torch.no_grad()
+def answer_logprobs(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    batch_size: int = 64,
+    add_eos: bool = True,
+) -> list[torch.Tensor]:
+    """Per-token log-probabilities of each answer given its formatted prompt (teacher forcing)."""
+    if len(prompts) != len(answers):
+        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    result: list[torch.Tensor] = []
+    for start in range(0, len(prompts), batch_size):
+        pairs = [
+            encode_pair(tokenizer, p, a, add_eos)
+            for p, a in zip(prompts[start : start + batch_size], answers[start : start + batch_size])
+        ]
+        ids = pad_batch([p[0] for p in pairs], pad_id).to(_device(model))
+        labels = pad_batch([p[1] for p in pairs], pad_id, fill=-100).to(_device(model))
+        attention = pad_batch([[1] * len(p[0]) for p in pairs], 0).to(_device(model))
+        logits = model(input_ids=ids, attention_mask=attention).logits[:, :-1].float()
+        targets = labels[:, 1:]
+        logp = torch.log_softmax(logits, dim=-1).gather(-1, targets.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        for row, mask in zip(logp, targets != -100):
+            result.append(row[mask].cpu())
+    return result
