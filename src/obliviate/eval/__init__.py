@@ -1,0 +1,1 @@
+"""Evaluation harness: metrics, judges, attacks and benchmark data loaders."""
