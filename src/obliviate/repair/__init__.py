@@ -1,0 +1,1 @@
+"""RePAIR: interactive unlearning (watchdog, surgeon, patient) and its edit ledger."""
