@@ -120,3 +120,34 @@ def answer_logprobs(
         for row, mask in zip(logp, targets != -100):
             result.append(row[mask].cpu())
     return result
+
+
+@torch.no_grad()
+def greedy_match(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    batch_size: int = 128,
+) -> list[bool]:
+    """Whether greedy decoding would produce exactly `answer` then EOS, in one teacher-forced pass.
+
+    Equivalent to decoding and comparing strings, at the cost of a single forward pass.
+    """
+    if len(prompts) != len(answers):
+        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    result: list[bool] = []
+    for start in range(0, len(prompts), batch_size):
+        pairs = [
+            encode_pair(tokenizer, p, a)
+            for p, a in zip(prompts[start : start + batch_size], answers[start : start + batch_size])
+        ]
+        ids = pad_batch([p[0] for p in pairs], pad_id).to(_device(model))
+        labels = pad_batch([p[1] for p in pairs], pad_id, fill=-100).to(_device(model))
+        attention = pad_batch([[1] * len(p[0]) for p in pairs], 0).to(_device(model))
+        predicted = model(input_ids=ids, attention_mask=attention).logits[:, :-1].argmax(-1)
+        targets = labels[:, 1:]
+        wrong = (predicted != targets) & (targets != -100)
+        result.extend((~wrong.any(dim=1)).tolist())
+    return result

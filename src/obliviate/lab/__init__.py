@@ -1,0 +1,1 @@
+"""The lab: a generated world whose every fact is known, and a small model trained on it."""
