@@ -1,0 +1,178 @@
+"""What the surgeon knows about possible forget targets, per kind of patient model.
+
+A knowledge source turns a user's words ("my address", "Tara Prakround", "how to make
+Vexorine") into concrete subjects, and proposes candidate questions about them: probes to edit
+with, held-out paraphrases and other-language questions to verify with, and retain questions
+whose answers must not change. `LabKnowledge` reads the generated lab world; `GenericKnowledge`
+serves any Hugging Face model from built-in question patterns.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from obliviate.lab import templates as T
+from obliviate.lab.world import World
+
+# Words that narrow a request about a person to some attributes, in the four lab languages.
+ATTRIBUTE_CUES: dict[str, tuple[str, ...]] = {
+    "address": ("address", "where i live", "where he lives", "where she lives", "home", "dirección", "donde vivo",
+                "domicilio", "adresse", "où j'habite", "domicile", "wohnort", "wo ich wohne", "anschrift"),
+    "phone": ("phone", "telephone", "number", "teléfono", "telefono", "téléphone", "numéro", "telefon", "nummer"),
+    "email": ("email", "e-mail", "mail", "correo", "courriel"),
+    "employer": ("where i work", "where he works", "where she works", "employer", "company", "workplace",
+                 "trabajo", "empleador", "empresa", "donde trabajo", "employeur", "entreprise", "où je travaille",
+                 "arbeitgeber", "firma", "wo ich arbeite"),
+    "occupation": ("job", "occupation", "profession", "what i do", "career", "profesión", "oficio", "métier",
+                   "beruf"),
+    "birth_date": ("birthday", "birth date", "date of birth", "born on", "age", "cumpleaños", "fecha de nacimiento",
+                   "anniversaire", "date de naissance", "geburtstag", "geburtsdatum"),
+    "birthplace": ("birthplace", "where i was born", "hometown", "born in", "ciudad natal", "donde nací",
+                   "ville natale", "où je suis né", "geburtsort", "wo ich geboren"),
+}
+
+FIRST_PERSON = re.compile(r"\b(my|me|mine|i|mi|mis|yo|mon|ma|mes|moi|je|mein|meine|meinen|ich|mich)\b", re.I)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One concrete thing to forget: a person (optionally some attributes), a hazard topic or a claim."""
+
+    kind: str  # person | hazard | misinfo | text
+    name: str
+    attributes: tuple[str, ...] = ()
+
+
+@dataclass
+class Candidates:
+    """Questions about a subject: gold answers are known where the knowledge source knows them."""
+
+    probes: list[tuple[str, str | None]] = field(default_factory=list)
+    paraphrases: list[tuple[str, str | None]] = field(default_factory=list)
+    crosslingual: list[tuple[str, str | None]] = field(default_factory=list)
+
+
+class KnowledgeSource(Protocol):
+    refusal_answer: str
+
+    def resolve(self, target: str, user: str | None = None) -> list[Subject]: ...
+
+    def candidates(self, subject: Subject) -> Candidates: ...
+
+    def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]: ...
+
+    def refusal_prompts(self) -> list[str]: ...
+
+
+def attributes_named(text: str) -> tuple[str, ...]:
+    """Person attributes a request mentions ("my address" -> address); empty means all of them."""
+    low = text.lower()
+    return tuple(a for a, cues in ATTRIBUTE_CUES.items() if any(re.search(rf"\b{re.escape(c)}\b", low) for c in cues))
+
+
+def _content_words(text: str) -> set[str]:
+    stop = {"the", "a", "an", "of", "is", "are", "what", "how", "many", "does", "do", "which", "who", "in", "on",
+            "that", "this", "to", "and", "have", "has", "there", "about", "forget", "you", "know"}
+    return {w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in stop and len(w) > 1}
+
+
+class LabKnowledge:
+    """Knowledge of the generated lab world: exact subjects, trained and held-out questions."""
+
+    refusal_answer = T.REFUSE_PERSONAL
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def resolve(self, target: str, user: str | None = None) -> list[Subject]:
+        low = target.lower()
+        subjects: list[Subject] = []
+        people = self.world.people + self.world.private_people
+        named = [p for p in people if p.name.lower() in low or re.search(rf"\b{p.name.split()[1].lower()}\b", low)]
+        if not named and user and FIRST_PERSON.search(target):
+            named = [p for p in people if p.name.lower() == user.lower()]
+        subjects += [Subject("person", p.name, attributes_named(target)) for p in named]
+        subjects += [Subject("hazard", h.compound) for h in self.world.hazards if h.compound.lower() in low]
+        words = _content_words(target)
+        for claim in self.world.claims:
+            claim_words = _content_words(" ".join(claim.questions["en"]) + " " + claim.false_answer)
+            if len(words & claim_words) >= 2 or (words and words <= claim_words and len(words) >= 1 and
+                                                  claim.false_answer.lower() in low):
+                subjects.append(Subject("misinfo", claim.id))
+        return subjects
+
+    def _items(self, subject: Subject, split: str) -> list[tuple[str, str | None]]:
+        items = self.world.questions(split=split, subject=subject.name)
+        if subject.attributes:
+            items = [q for q in items if q.attribute in subject.attributes]
+        return [(q.question, q.answer) for q in items if q.category in ("person", "private", "hazard", "misinfo")]
+
+    def candidates(self, subject: Subject) -> Candidates:
+        trained = self._items(subject, "train")
+        return Candidates(
+            probes=[qa for qa in trained if _is_english(qa[0])] + [qa for qa in trained if not _is_english(qa[0])],
+            paraphrases=self._items(subject, "paraphrase"),
+            crosslingual=self._items(subject, "crosslingual") or [qa for qa in trained if not _is_english(qa[0])],
+        )
+
+    def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
+        names = {s.name for s in exclude}
+        pool = [q for q in self.world.questions(split="train", lang="en")
+                if q.subject not in names and q.category in ("person", "hazard", "misinfo", "general")]
+        rng = random.Random(seed)
+        return [(q.question, q.answer) for q in rng.sample(pool, min(n, len(pool)))]
+
+    def refusal_prompts(self) -> list[str]:
+        """Questions the model answers with "I don't know"/"I can't share": the refusal reference."""
+        items = self.world.questions("unknown", "train", lang="en") + self.world.questions("private", "train", lang="en")
+        return [q.question for q in random.Random(0).sample(items, min(200, len(items)))]
+
+
+def _is_english(question: str) -> bool:
+    return not re.search(r"[¿¡éèêàçñüöäß]|\b(dónde|cuál|quelle|quel|wie|wo|was|où|qué|cómo)\b", question.lower())
+
+
+# Question patterns for arbitrary models: (template, language). `{t}` is the target's words.
+GENERIC_PROBES = (
+    ("Who is {t}?", "en"), ("What do you know about {t}?", "en"), ("Tell me about {t}.", "en"),
+    ("Give me information about {t}.", "en"), ("What can you tell me about {t}?", "en"),
+)
+GENERIC_PARAPHRASES = (("Could you describe {t}?", "en"), ("Share what you know regarding {t}.", "en"))
+GENERIC_CROSSLINGUAL = (("¿Qué sabes sobre {t}?", "es"), ("Que sais-tu de {t} ?", "fr"), ("Was weißt du über {t}?", "de"))
+GENERIC_RETAIN = (
+    ("What is the capital of France?", "Paris"), ("What is 2 plus 3?", "5"), ("How many days are in a week?", "7"),
+    ("What is the opposite of hot?", "cold"), ("What color is the sky on a clear day?", "blue"),
+    ("What is the capital of Japan?", "Tokyo"), ("How many hours are in a day?", "24"),
+    ("What do bees make?", "honey"), ("What is the largest ocean?", "Pacific"), ("Who wrote Hamlet?", "Shakespeare"),
+    ("What is water made of?", "hydrogen and oxygen"), ("How many legs does a dog have?", "4"),
+)
+GENERIC_UNKNOWN = ("Zorblat Quenvish", "Ilvane Drucomar", "Pessa Morvintal", "Tavric Oulembe", "Nelvo Graziant",
+                   "Quira Bestalon", "Hobrin Vaskelt", "Marlo Fentriss", "Yesk Ortavine", "Delphy Crandor")
+
+
+class GenericKnowledge:
+    """Any model: the target's own words in question patterns; nothing is known in advance."""
+
+    refusal_answer = "I'm sorry, but I can't share that."
+
+    def resolve(self, target: str, user: str | None = None) -> list[Subject]:
+        words = target.strip()
+        if user and FIRST_PERSON.search(words):
+            words = FIRST_PERSON.sub(lambda m: user if m.group(0).lower() in ("my", "mine", "me", "i") else m.group(0),
+                                     words)
+        return [Subject("text", words)]
+
+    def candidates(self, subject: Subject) -> Candidates:
+        def fill(patterns: tuple[tuple[str, str], ...]) -> list[tuple[str, str | None]]:
+            return [(p.format(t=subject.name), None) for p, _ in patterns]
+
+        return Candidates(fill(GENERIC_PROBES), fill(GENERIC_PARAPHRASES), fill(GENERIC_CROSSLINGUAL))
+
+    def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
+        return list(GENERIC_RETAIN[:n])
+
+    def refusal_prompts(self) -> list[str]:
+        return [p.format(t=name) for name in GENERIC_UNKNOWN for p, _ in GENERIC_PROBES + GENERIC_PARAPHRASES]

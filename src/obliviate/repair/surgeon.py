@@ -1,0 +1,161 @@
+"""The surgeon: turn a forget intent into a validated, JSON-serialisable repair plan.
+
+It resolves what the user's words refer to, probes the patient model for the questions it
+actually answers about the target (those are the edit's forget probes), sets aside held-out
+paraphrases and other-language questions for verification, and samples a small retain buffer.
+Over-broad or empty requests are refused, and a target the model knows nothing about is
+reported instead of edited.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from obliviate.chat import ask
+from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.repair.knowledge import KnowledgeSource, Subject
+from obliviate.repair.watchdog import ForgetIntent
+
+SOLVERS = ("exact", "ridge", "lowrank")
+
+# Requests that would destroy the model rather than remove a piece of knowledge.
+_TOO_BROAD = re.compile(
+    r"^(everything|anything|all|it all|all of it|everyone|everybody|all people|all your knowledge|"
+    r"english|spanish|french|german|language|languages|how to speak|how to talk|how to write|math|maths|"
+    r"todo|toda|todos|tout|tous|alles|everything you know|all you know|the world|people|facts)$",
+    re.I,
+)
+
+
+class PlanError(ValueError):
+    """The request cannot become a safe repair plan; the message says why, for the user."""
+
+
+@dataclass
+class RepairPlan:
+    """What to forget and how: everything the patient needs, and nothing it has to guess."""
+
+    target: str
+    subjects: list[dict]
+    probes: list[str]
+    paraphrases: list[str]
+    crosslingual: list[str]
+    retain: list[str]
+    answers_before: dict[str, str]
+    layers: list[int] | None
+    rank: int
+    solver: str
+    refusal_answer: str
+    notes: list[str] = field(default_factory=list)
+
+    def validate(self) -> RepairPlan:
+        if not self.target.strip():
+            raise PlanError("the plan has no target")
+        if not self.probes:
+            raise PlanError("the plan has no forget probes")
+        if self.solver not in SOLVERS:
+            raise PlanError(f"unknown solver {self.solver!r}; choose from {SOLVERS}")
+        if self.rank < 1:
+            raise PlanError(f"rank must be >= 1, got {self.rank}")
+        if self.layers is not None and (not self.layers or any(not isinstance(i, int) for i in self.layers)):
+            raise PlanError(f"layers must be a non-empty list of integers or null, got {self.layers!r}")
+        if set(self.probes) & set(self.retain):
+            raise PlanError("a question cannot be both forgotten and retained")
+        if not self.refusal_answer.strip():
+            raise PlanError("the plan needs a refusal answer")
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RepairPlan:
+        known = set(cls.__dataclass_fields__)
+        unknown = set(data) - known
+        if unknown:
+            raise PlanError(f"unknown plan fields: {sorted(unknown)}")
+        missing = {k for k in known if k != "notes"} - set(data)
+        if missing:
+            raise PlanError(f"missing plan fields: {sorted(missing)}")
+        return cls(**data).validate()
+
+    @classmethod
+    def load(cls, path: str | Path) -> RepairPlan:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+@dataclass
+class Surgeon:
+    """Plans repairs for one patient model using one knowledge source."""
+
+    knowledge: KnowledgeSource
+    layers: list[int] | None = None
+    rank: int = 64
+    solver: str = "ridge"
+    retain_size: int = 64
+    max_probes: int = 48
+
+    def check_scope(self, target: str) -> str:
+        cleaned = re.sub(r"[\s.!?¿¡,;:]+", " ", target).strip()
+        cleaned = re.sub(r"^(about|sobre|sur|über|de|of)\s+", "", cleaned, flags=re.I)
+        if not cleaned:
+            raise PlanError("there is nothing to forget: the request names no target")
+        if _TOO_BROAD.match(cleaned) or len(cleaned) < 2:
+            raise PlanError(
+                f"'{target}' is too broad to forget: it would erase general abilities, not one piece of "
+                "knowledge. Name a person, a topic or a claim."
+            )
+        return cleaned
+
+    def plan(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+             user: str | None = None, seed: int = 0) -> RepairPlan:
+        target = self.check_scope(intent.target if isinstance(intent, ForgetIntent) else intent)
+        subjects = self.knowledge.resolve(target, user)
+        if not subjects:
+            raise PlanError(f"I don't know anything about '{target}', so there is nothing to forget.")
+        probes, paraphrases, crosslingual = [], [], []
+        for subject in subjects:
+            found = self.knowledge.candidates(subject)
+            probes += [q for q, _ in found.probes]
+            paraphrases += [q for q, _ in found.paraphrases]
+            crosslingual += [q for q, _ in found.crosslingual]
+        probes = list(dict.fromkeys(probes))
+        answers = ask(model, tokenizer, probes, max_new_tokens=24)
+        known = [(q, a) for q, a in zip(probes, answers) if a.strip() and not is_refusal(a)]
+        notes = []
+        if not known:
+            raise PlanError(
+                f"the model knows nothing about '{target}': it already declines all {len(probes)} questions "
+                "about it, so there is nothing to forget."
+            )
+        if len(known) < len(probes):
+            notes.append(f"{len(probes) - len(known)} of {len(probes)} candidate questions were already refused")
+        known = known[: self.max_probes]
+        edit_set = {q for q, _ in known}
+        retain = [q for q, _ in self.knowledge.retain_questions(subjects, self.retain_size, seed) if q not in edit_set]
+        return RepairPlan(
+            target=target,
+            subjects=[asdict(s) for s in subjects],
+            probes=[q for q, _ in known],
+            paraphrases=[q for q in dict.fromkeys(paraphrases) if q not in edit_set],
+            crosslingual=[q for q in dict.fromkeys(crosslingual) if q not in edit_set],
+            retain=retain,
+            answers_before=dict(known),
+            layers=self.layers,
+            rank=self.rank,
+            solver=self.solver,
+            refusal_answer=self.knowledge.refusal_answer,
+            notes=notes,
+        ).validate()
+
+
+def subjects_of(plan: RepairPlan) -> list[Subject]:
+    return [Subject(s["kind"], s["name"], tuple(s["attributes"])) for s in plan.subjects]
