@@ -60,6 +60,93 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.model)
 
 
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    from obliviate.repair.watchdog import RuleWatchdog, verdict
+
+    intent = RuleWatchdog().detect(args.message)
+    if args.json:
+        print(json.dumps(verdict(intent), ensure_ascii=False))
+    else:
+        print(f"forget intent: {intent.target!r} ({intent.language})" if intent else "no forget intent")
+    return 0
+
+
+def _session(model_name: str, ledger_dir: str | None = None, user: str | None = None):
+    from obliviate.models import load, resolve
+    from obliviate.repair.session import RepairSession, knowledge_for
+
+    model, tokenizer = load(model_name)
+    return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), ledger_dir=ledger_dir, user=user)
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    session = _session(args.model, user=args.user)
+    outcome = session.handle(args.message)
+    if outcome.intent is None:
+        outcome.error = "the message is not a request to forget anything"
+    if args.save and outcome.receipt is not None:
+        session.save(args.save)
+    if args.json:
+        _print_json(outcome.to_dict())
+    elif outcome.error:
+        print(outcome.error)
+    else:
+        _print_receipt(outcome)
+    return 0 if outcome.receipt is not None else 1
+
+
+def _print_receipt(outcome) -> None:
+    r = outcome.receipt
+    v = r.verification
+    status = "verified" if r.verified else "NOT fully verified"
+    print(f"forgot {r.target!r} ({status}): layers {r.layers}, {r.probes} probes, {r.attempts} attempt(s)")
+    print(f"  refusal: probes {v['probe_refusal']}, paraphrases {v['paraphrase_refusal']}, "
+          f"other languages {v['crosslingual_refusal']}; gibberish {v['gibberish_rate']}; "
+          f"retain answers changed {v['retain_changed']}")
+    print("  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in outcome.timings_ms.items()))
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    session = _session(args.model, user=args.user)
+    print("obliviate chat: ask anything; tell it to forget something; /edits, /undo [N], /save DIR, /quit")
+    while True:
+        try:
+            message = input("you> " if sys.stdin.isatty() else "").strip()
+        except EOFError:
+            break
+        if not message:
+            continue
+        if message in ("/quit", "/exit"):
+            break
+        if message == "/edits":
+            for record in session.ledger.entries():
+                print(f"  #{record.edit_id} {record.description} ({', '.join(record.param_names)})")
+            continue
+        if message.startswith("/undo"):
+            parts = message.split()
+            try:
+                undone = session.undo(int(parts[1]) if len(parts) > 1 else 1)
+                print(f"  undid edit(s) {undone}")
+            except ValueError as err:
+                print(f"  cannot undo: {err}")
+            continue
+        if message.startswith("/save"):
+            parts = message.split(maxsplit=1)
+            if len(parts) < 2:
+                print("  usage: /save DIR")
+            else:
+                print(f"  saved to {session.save(parts[1])}")
+            continue
+        outcome = session.handle(message)
+        if outcome.intent is None:
+            print(f"model> {session.reply(message)}")
+        elif outcome.error:
+            print(f"model> {outcome.error}")
+        else:
+            _print_receipt(outcome)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obliviate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,6 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="show the lab model answering, forgetting on command, and undoing")
     demo.add_argument("--model", default="lab", help="lab, a model directory or a hub id")
     demo.set_defaults(func=cmd_demo)
+
+    wd = sub.add_parser("watchdog", help="does a message ask the model to forget something?")
+    wd.add_argument("message")
+    wd.add_argument("--json", action="store_true")
+    wd.set_defaults(func=cmd_watchdog)
+
+    forget = sub.add_parser("forget", help="run the RePAIR pipeline on one message and print the receipt")
+    forget.add_argument("message")
+    forget.add_argument("--model", default="lab")
+    forget.add_argument("--save", default=None, help="save the repaired model (with its ledger) to DIR")
+    forget.add_argument("--user", default=None, help="who 'I'/'my' refers to, e.g. a lab person's name")
+    forget.add_argument("--json", action="store_true")
+    forget.set_defaults(func=cmd_forget)
+
+    chat = sub.add_parser("chat", help="chat with a model that forgets on command")
+    chat.add_argument("--model", default="lab")
+    chat.add_argument("--user", default=None)
+    chat.set_defaults(func=cmd_chat)
 
     lab = sub.add_parser("lab", help="the generated lab world and the lab model").add_subparsers(dest="lab_command", required=True)
     world = lab.add_parser("world", help="write the generated world as JSONL")

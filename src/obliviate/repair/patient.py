@@ -1,0 +1,176 @@
+"""The patient: apply a repair plan with STAMP, verify it, escalate if needed, and keep a receipt.
+
+Verification re-asks the forget probes, the held-out paraphrases and the other-language
+questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
+gibberish, and measures how many retain answers changed. When verification fails, the edit is
+undone and retried on more layers; the best attempt is kept and recorded in the edit ledger.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from obliviate.chat import ask, chat_prompt
+from obliviate.eval.metrics.gibberish import is_gibberish
+from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.hooks import get_module, num_layers
+from obliviate.methods.stamp import (
+    StampContext,
+    StampEdit,
+    StampHyperParams,
+    StampRequest,
+    add_delta,
+    restore_weights,
+    stamp_edit,
+)
+from obliviate.repair.knowledge import KnowledgeSource
+from obliviate.repair.ledger import EditLedger
+from obliviate.repair.surgeon import RepairPlan
+
+
+@dataclass
+class Verification:
+    """How well an edit holds: refusal rates per question set, gibberish, retain drift."""
+
+    probe_refusal: float
+    paraphrase_refusal: float | None
+    crosslingual_refusal: float | None
+    gibberish_rate: float
+    retain_changed: float
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def passes(self, min_refusal: float, max_retain_changed: float) -> bool:
+        rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
+        return min(rates) >= min_refusal and self.gibberish_rate == 0 and self.retain_changed <= max_retain_changed
+
+    def score(self) -> float:
+        rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
+        return sum(rates) / len(rates) - self.retain_changed - self.gibberish_rate
+
+
+@dataclass
+class Receipt:
+    """What the patient did, for the user and for the ledger."""
+
+    target: str
+    verified: bool
+    layers: list[int]
+    parameters: list[str]
+    probes: int
+    attempts: int
+    verification: dict
+    delta_ratio: float
+    timings_ms: dict[str, float]
+    edit_id: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _rate(flags: Sequence[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 4) if flags else None
+
+
+@dataclass
+class Patient:
+    """A model that can be repaired in place, with its edit ledger."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    knowledge: KnowledgeSource
+    hparams: StampHyperParams = field(default_factory=StampHyperParams)
+    ledger: EditLedger | None = None
+    min_refusal: float = 0.95
+    max_retain_changed: float = 0.05
+    max_attempts: int = 3
+    covariance_texts: list[str] | None = None
+    _context: StampContext | None = field(default=None, repr=False)
+
+    def context(self, refusal_answer: str) -> StampContext:
+        """Refusal reference and retain statistics, built once and reused by every edit."""
+        if self._context is None or self._context.refusal_answer != refusal_answer:
+            refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
+            retain = [chat_prompt(self.tokenizer, q) for q, _ in self.knowledge.retain_questions([], 256, seed=1)]
+            self._context = StampContext(refusal_prompts=refusal, retain_prompts=retain,
+                                         covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
+        return self._context
+
+    def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
+        questions = plan.probes + plan.paraphrases + plan.crosslingual + list(retain_before)
+        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=24)))
+
+        def forgotten(q: str) -> bool:
+            a = answers[q]
+            asserted = plan.answers_before.get(q)
+            return is_refusal(a) or bool(misinfo and asserted and asserted.lower() not in a.lower())
+
+        forget_qs = plan.probes + plan.paraphrases + plan.crosslingual
+        return Verification(
+            probe_refusal=_rate([forgotten(q) for q in plan.probes]),
+            paraphrase_refusal=_rate([forgotten(q) for q in plan.paraphrases]),
+            crosslingual_refusal=_rate([forgotten(q) for q in plan.crosslingual]),
+            gibberish_rate=_rate([is_gibberish(answers[q]) for q in forget_qs]) or 0.0,
+            retain_changed=_rate([answers[q] != a for q, a in retain_before.items()]) or 0.0,
+            answers={q: answers[q] for q in forget_qs},
+        )
+
+    def _layer_schedule(self, first: list[int]) -> list[list[int]]:
+        n = num_layers(self.model)
+        schedule = [first]
+        low, high = min(first), max(first)
+        while len(schedule) < self.max_attempts and (low > 0 or high < n - 1):
+            low, high = max(0, low - 1), min(n - 1, high + (1 if low == 0 else 0))
+            schedule.append(list(range(low, high + 1)))
+        return schedule
+
+    def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
+        """Apply `plan`, verify, escalate to more layers when verification fails, record the best."""
+        plan.validate()
+        timings = dict(timings_ms or {})
+        clock = time.perf_counter()
+        ctx = self.context(plan.refusal_answer)
+        retain_qs = [q for q in plan.retain[:48]]
+        retain_before = dict(zip(retain_qs, ask(self.model, self.tokenizer, retain_qs, max_new_tokens=24)))
+        misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
+        timings["prepare"] = (time.perf_counter() - clock) * 1000
+        request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
+        hp = StampHyperParams.from_dict({**self.hparams.to_dict(), "solver": plan.solver, "rank": plan.rank,
+                                         **({"layers": plan.layers} if plan.layers else {})})
+        best: tuple[StampEdit, Verification] | None = None
+        schedule: list[list[int]] = []
+        attempt = 0
+        while True:
+            attempt += 1
+            edit = stamp_edit(self.model, self.tokenizer, [request], hp, ctx)
+            for phase, seconds in edit.timings.items():
+                timings[f"stamp_{phase}"] = timings.get(f"stamp_{phase}", 0.0) + seconds * 1000
+            clock = time.perf_counter()
+            check = self.verify(plan, retain_before, misinfo)
+            timings["verify"] = timings.get("verify", 0.0) + (time.perf_counter() - clock) * 1000
+            restore_weights(self.model, edit.weights_copy)
+            if best is None or check.score() > best[1].score():
+                best = (edit, check)
+            schedule = schedule or self._layer_schedule(edit.layers)
+            if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= len(schedule):
+                break
+            hp = StampHyperParams.from_dict({**hp.to_dict(), "layers": schedule[attempt]})
+        edit, check = best
+        for layer_edit in edit.edits:  # re-apply the kept attempt: same deltas, same order, same weights
+            add_delta(get_module(self.model, layer_edit.param_name.removesuffix(".weight")), layer_edit.delta)
+        receipt = Receipt(
+            target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
+            layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
+            verification={k: v for k, v in asdict(check).items() if k != "answers"},
+            delta_ratio=max(e.delta_ratio for e in edit.edits), timings_ms={k: round(v, 2) for k, v in timings.items()},
+            notes=list(plan.notes),
+        )
+        if self.ledger is not None:
+            record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
+            receipt.edit_id = record.edit_id
+        return receipt
+

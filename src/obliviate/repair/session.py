@@ -1,0 +1,113 @@
+"""RePAIR end to end: a chat message goes through the watchdog, the surgeon and the patient.
+
+A `RepairSession` owns one patient model, its edit ledger and the three roles, and is what
+the `forget` and `chat` commands and the demo drive.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from obliviate.chat import ask, chat_prompt
+from obliviate.methods.stamp import StampHyperParams
+from obliviate.repair.knowledge import GenericKnowledge, KnowledgeSource, LabKnowledge
+from obliviate.repair.ledger import EditLedger, model_fingerprint, save_model_atomically
+from obliviate.repair.patient import Patient, Receipt
+from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
+from obliviate.repair.watchdog import RuleWatchdog, Watchdog
+
+LAB_STAMP = StampHyperParams()
+
+
+@dataclass
+class Outcome:
+    """What happened to one message: not a forget request, a refused plan, or a repair."""
+
+    intent: dict | None
+    plan: RepairPlan | None = None
+    receipt: Receipt | None = None
+    error: str | None = None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "intent": self.intent,
+            "plan": self.plan.to_dict() if self.plan else None,
+            "receipt": self.receipt.to_dict() if self.receipt else None,
+            "error": self.error,
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+def knowledge_for(model_dir: str) -> KnowledgeSource:
+    """Lab models know their world exactly; any other model gets the generic knowledge source."""
+    if (Path(model_dir) / "provenance.json").exists():
+        from obliviate.lab.check import world_of
+
+        return LabKnowledge(world_of(model_dir))
+    return GenericKnowledge()
+
+
+def lab_covariance_texts(knowledge: LabKnowledge, tokenizer: PreTrainedTokenizerBase, n: int = 1500) -> list[str]:
+    """A sample of the lab model's own training conversations: the retain covariance of STAMP."""
+    items = [q for q in knowledge.world.questions(split="train")]
+    sample = random.Random(0).sample(items, min(n, len(items)))
+    return [chat_prompt(tokenizer, q.question) + " " + q.answer for q in sample]
+
+
+class RepairSession:
+    """One patient model that listens for forget requests and repairs itself."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, knowledge: KnowledgeSource,
+                 ledger_dir: str | Path | None = None, watchdog: Watchdog | None = None,
+                 hparams: StampHyperParams | None = None, user: str | None = None) -> None:
+        self.model, self.tokenizer, self.user = model, tokenizer, user
+        self.watchdog = watchdog or RuleWatchdog()
+        self._tmp = None
+        if ledger_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="obliviate-ledger-")
+            ledger_dir = self._tmp.name
+        self.ledger = EditLedger.open(ledger_dir, base_fingerprint=None)
+        hp = hparams or LAB_STAMP
+        self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
+        covariance = lab_covariance_texts(knowledge, tokenizer) if isinstance(knowledge, LabKnowledge) else None
+        self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance)
+
+    def handle(self, message: str) -> Outcome:
+        """Run the whole pipeline on one message; never raises for a refused plan."""
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+        intent = self.watchdog.detect(message)
+        timings["watchdog"] = (time.perf_counter() - clock) * 1000
+        if intent is None:
+            return Outcome(None, timings_ms=timings)
+        clock = time.perf_counter()
+        try:
+            plan = self.surgeon.plan(intent, self.model, self.tokenizer, user=self.user)
+        except PlanError as err:
+            timings["surgeon"] = (time.perf_counter() - clock) * 1000
+            return Outcome(intent.to_dict(), error=str(err), timings_ms=timings)
+        timings["surgeon"] = (time.perf_counter() - clock) * 1000
+        clock = time.perf_counter()
+        receipt = self.patient.repair(plan)
+        timings["patient"] = (time.perf_counter() - clock) * 1000
+        timings["total"] = sum(timings.values())
+        return Outcome(intent.to_dict(), plan, receipt, timings_ms=timings)
+
+    def reply(self, message: str, max_new_tokens: int = 48) -> str:
+        return ask(self.model, self.tokenizer, [message], max_new_tokens=max_new_tokens)[0]
+
+    def undo(self, n: int = 1) -> list[int]:
+        return [r.edit_id for r in self.ledger.undo(self.model, n)]
+
+    def save(self, out_dir: str | Path) -> Path:
+        return save_model_atomically(self.model, self.tokenizer, out_dir, self.ledger)
+
+    def fingerprint(self) -> str:
+        return model_fingerprint(self.model)
