@@ -147,6 +147,28 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from obliviate.models import load, resolve
+    from obliviate.unlearning import file_data, lab_data, run_unlearn
+
+    model, tokenizer = load(args.model)
+    if args.forget.endswith(".jsonl") or Path(args.forget).is_file():
+        data = file_data(args.forget, args.retain)
+    else:
+        from obliviate.lab.check import world_of
+
+        source = resolve(args.model)
+        if not (Path(source) / "provenance.json").exists():
+            raise ValueError(f"--forget {args.forget!r} names lab-world knowledge, but {args.model} is not a lab "
+                             "model; pass a JSONL file of question/answer pairs instead")
+        data = lab_data(world_of(source), args.forget)
+    _, summary = run_unlearn(model, tokenizer, data, args.method, args.config, args.set, args.out, args.lora)
+    print(json.dumps({k: v for k, v in summary.items() if k != "config"}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obliviate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -172,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", default="lab")
     chat.add_argument("--user", default=None)
     chat.set_defaults(func=cmd_chat)
+
+    unl = sub.add_parser("unlearn", help="unlearn with TRU or a training-based baseline")
+    unl.add_argument("--method", required=True,
+                     choices=["tru", "ga", "graddiff", "kl", "npo", "simnpo", "idkdpo", "rmu", "wga", "lunar", "finetune"])
+    unl.add_argument("--model", default="lab")
+    unl.add_argument("--forget", required=True,
+                     help="a lab person ('Tara Prakround'), hazard ('Vexorine'), claim ('claim/03'), or a JSONL file")
+    unl.add_argument("--retain", default=None, help="JSONL file of retain pairs (with a JSONL --forget)")
+    unl.add_argument("--out", required=True)
+    unl.add_argument("--lora", action="store_true")
+    unl.add_argument("--config", default=None, help="YAML file of hyper-parameters")
+    unl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one hyper-parameter")
+    unl.set_defaults(func=cmd_unlearn)
 
     lab = sub.add_parser("lab", help="the generated lab world and the lab model").add_subparsers(dest="lab_command", required=True)
     world = lab.add_parser("world", help="write the generated world as JSONL")

@@ -1,0 +1,145 @@
+"""RePAIR on the lab model: forgetting quality, retain cost and speed of one forget command.
+
+For people, hazard topics and false claims: refusal (for a claim: no longer asserting it) on the
+trained probes, held-out paraphrases and cross-lingual questions about the target, accuracy on
+everything else before/after, gibberish rate, and each phase's time. Then 10 and 100
+sequential forget commands about different people, with retain accuracy after each batch.
+
+    python benchmarks/repair.py [--model lab] [--people 5] [--hazards 3] [--claims 3] [--sequential 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import time
+
+import torch
+
+from obliviate.chat import ask, chat_prompt, greedy_match
+from obliviate.eval.metrics.gibberish import is_gibberish
+from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.models import load, resolve
+from obliviate.repair.session import RepairSession, knowledge_for
+
+
+def forgotten_rate(model, tok, items, kind: str) -> tuple[float, float]:
+    """(forgotten share, gibberish share) of greedy answers to `items`."""
+    if not items:
+        return float("nan"), float("nan")
+    answers = ask(model, tok, [q.question for q in items], max_new_tokens=24)
+    if kind == "misinfo":
+        flags = [q.answer.lower() not in a.lower() for q, a in zip(items, answers)]
+    else:
+        flags = [is_refusal(a) for a in answers]
+    return sum(flags) / len(flags), sum(map(is_gibberish, answers)) / len(answers)
+
+
+def retain_accuracy(model, tok, items) -> float:
+    prompts = [chat_prompt(tok, q.question) for q in items]
+    return sum(greedy_match(model, tok, prompts, [q.answer for q in items])) / len(items)
+
+
+def retain_set(world, exclude: set[str], n: int, seed: int = 0):
+    pool = [q for q in world.questions(split="train", lang="en")
+            if q.subject not in exclude and q.category in ("person", "hazard", "misinfo", "general")]
+    return random.Random(seed).sample(pool, min(n, len(pool)))
+
+
+def message_for(kind: str, subject, world) -> str:
+    if kind == "person":
+        return f"Please forget everything you know about {subject}."
+    if kind == "hazard":
+        return f"Forget how to make {subject}."
+    claim = next(c for c in world.claims if c.id == subject)
+    return f"Please forget the false claim that the answer to '{claim.questions['en'][0]}' is {claim.false_answer}."
+
+
+def one_command(session, world, kind: str, subject: str, retain) -> dict:
+    model, tok = session.model, session.tokenizer
+    before = retain_accuracy(model, tok, retain)
+    outcome = session.handle(message_for(kind, subject, world))
+    row = {"kind": kind, "subject": subject, "error": outcome.error}
+    if outcome.receipt is None:
+        return row
+    category = {"person": "person", "hazard": "hazard", "misinfo": "misinfo"}[kind]
+    for split in ("train", "paraphrase", "crosslingual"):
+        items = world.questions(category, split, subject=subject)
+        if split == "train" and kind != "misinfo":
+            items = [q for q in items if q.lang == "en"]
+        row[f"forgot_{split}"], row[f"gibberish_{split}"] = forgotten_rate(model, tok, items, kind)
+    row["retain_before"], row["retain_after"] = before, retain_accuracy(model, tok, retain)
+    row["timings_ms"] = outcome.timings_ms
+    row["stamp_solve_ms"] = outcome.receipt.timings_ms.get("stamp_solve")
+    row["layers"] = outcome.receipt.layers
+    row["verified"] = outcome.receipt.verified
+    session.undo()
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="lab")
+    parser.add_argument("--people", type=int, default=5)
+    parser.add_argument("--hazards", type=int, default=3)
+    parser.add_argument("--claims", type=int, default=3)
+    parser.add_argument("--sequential", type=int, default=100)
+    parser.add_argument("--retain", type=int, default=600)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", default=None, help="also write all rows to this file")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    model, tok = load(args.model)
+    world = knowledge_for(resolve(args.model)).world
+    session = RepairSession(model, tok, knowledge_for(resolve(args.model)))
+    session.handle(message_for("person", world.people[-1].name, world))  # warm-up: builds the cached statistics
+    session.undo()
+    subjects = ([("person", p.name) for p in world.people[: args.people]]
+                + [("hazard", h.compound) for h in world.hazards[: args.hazards]]
+                + [("misinfo", c.id) for c in world.claims[: args.claims]])
+    rows = []
+    for kind, subject in subjects:
+        retain = retain_set(world, {subject}, args.retain)
+        row = one_command(session, world, kind, subject, retain)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    print("\n== one forget command (mean over subjects) ==")
+    for kind in ("person", "hazard", "misinfo"):
+        part = [r for r in rows if r["kind"] == kind and "retain_after" in r]
+        if not part:
+            continue
+        mean = lambda key: statistics.mean(r[key] for r in part if r[key] == r[key])  # noqa: E731
+        print(f"{kind:8s} forgotten: trained {mean('forgot_train'):.3f} paraphrase {mean('forgot_paraphrase'):.3f} "
+              f"crosslingual {mean('forgot_crosslingual'):.3f} | retain {mean('retain_before'):.3f} -> "
+              f"{mean('retain_after'):.3f} | gibberish {max(r['gibberish_train'] for r in part):.3f} | "
+              f"solve {mean('stamp_solve_ms'):.1f} ms, total {statistics.mean(r['timings_ms']['total'] for r in part):.0f} ms")
+    phases = {}
+    for r in rows:
+        for k, v in r.get("timings_ms", {}).items():
+            phases.setdefault(k, []).append(v)
+    print("phase times (ms, median): " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in phases.items()))
+
+    if args.sequential:
+        print(f"\n== {args.sequential} sequential forget commands (different people) ==")
+        targets = world.people[args.people: args.people + args.sequential]
+        retain = retain_set(world, {p.name for p in targets}, args.retain, seed=1)
+        base = retain_accuracy(model, tok, retain)
+        print(f"retain accuracy before: {base:.3f}")
+        start = time.perf_counter()
+        for i, person in enumerate(targets, 1):
+            session.handle(message_for("person", person.name, world))
+            if i % 10 == 0 or i == len(targets):
+                acc = retain_accuracy(model, tok, retain)
+                forgot, _ = forgotten_rate(model, tok, [q for p in targets[:i] for q in
+                                                        world.questions("person", "train", subject=p.name, lang="en")][:500], "person")
+                print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points), "
+                      f"earlier targets still refused {forgot:.3f}, {time.perf_counter() - start:.0f}s", flush=True)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""One unlearning job: a model, a forget SPEC, a method -> a saved unlearned model.
+
+Turns what the user names (a lab person, hazard topic or claim, or a JSONL file of question/
+answer pairs) into forget and retain sets, builds the method's targets (TRU's reasoning targets,
+IdkDPO's refusals, LUNAR's refusal prompts), trains, and saves the model, the resolved config
+and the training log together. Shared by `obliviate unlearn`, the benchmarks and `obliviate bench`.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from obliviate.lab import templates as T
+from obliviate.lab.world import World
+from obliviate.methods.data import QAExample, read_qa_jsonl
+from obliviate.methods.trainer import load_config, unlearn
+from obliviate.methods.tru_offline import OfflineTargetGenerator
+from obliviate.methods.tru_targets import CachedGenerator, ForgetItem, forget_items_from_jsonl, forget_items_from_world, targets_for
+from obliviate.repair.ledger import save_model_atomically
+
+
+@dataclass
+class UnlearnData:
+    """Forget items (with their scope), retain pairs, and refusal prompts for methods that need them."""
+
+    forget: list[ForgetItem]
+    retain: list[QAExample]
+    refusal_prompts: list[str]
+
+
+def lab_data(world: World, spec: str, retain_size: int = 400, seed: int = 0) -> UnlearnData:
+    """Forget the SPEC's trained questions; retain a sample of everything else the model was taught."""
+    forget = forget_items_from_world(world, spec)
+    subjects = {item.subject for item in forget}
+    pool = [q for q in world.questions(split="train")
+            if q.subject not in subjects and q.category in ("person", "hazard", "misinfo", "general")]
+    retain = [QAExample(q.question, q.answer) for q in random.Random(seed).sample(pool, min(retain_size, len(pool)))]
+    refusal = [q.question for q in world.questions("unknown", "train", lang="en")][:100]
+    return UnlearnData(forget, retain, refusal)
+
+
+def file_data(forget_path: str, retain_path: str | None) -> UnlearnData:
+    """Forget and retain pairs from JSONL files of {question, answer}."""
+    forget = forget_items_from_jsonl(forget_path)
+    retain = read_qa_jsonl(retain_path) if retain_path else []
+    refusal = [f"Who is {name}?" for name in ("Zorblat Quenvish", "Ilvane Drucomar", "Pessa Morvintal")]
+    return UnlearnData(forget, retain, refusal)
+
+
+def run_unlearn(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    data: UnlearnData,
+    method: str,
+    config: str | Path | dict | None = None,
+    overrides: list[str] | dict | None = None,
+    out_dir: str | Path | None = None,
+    lora: bool = False,
+    seed: int = 0,
+) -> tuple[PreTrainedModel, dict]:
+    """Train with `method`; with `out_dir`, save model, resolved config, log and a summary there."""
+    extra: dict = dict(overrides or {}) if isinstance(overrides, dict) else {}
+    listed = list(overrides) if isinstance(overrides, list) else []
+    resolved = load_config(method, config, listed)
+    if "refusal_prompts" in resolved.to_dict() and not resolved.to_dict()["refusal_prompts"]:
+        extra["refusal_prompts"] = data.refusal_prompts
+    if "idk_answers" in resolved.to_dict() and not resolved.to_dict()["idk_answers"]:
+        extra["idk_answers"] = [T.REFUSE_PERSONAL, T.DONT_KNOW]
+    resolved = resolved.with_overrides(extra)
+    targets = None
+    if method == "tru":
+        cache = Path(out_dir) / "tru_targets.jsonl" if out_dir else None
+        generator = OfflineTargetGenerator(seed)
+        targets = targets_for(data.forget, CachedGenerator(generator, cache) if cache else generator)
+    work = Path(out_dir) if out_dir else None
+    if work:
+        work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    trained = unlearn(model, tokenizer, data.forget, data.retain, method, resolved,
+                      out_dir=work / "run" if work else None, lora=lora, targets=targets)
+    summary = {"method": method, "forget": len(data.forget), "retain": len(data.retain), "lora": lora,
+               "seconds": round(time.perf_counter() - start, 2), "config": resolved.to_dict()}
+    if work:
+        save_model_atomically(trained, tokenizer, work / "model")
+        (work / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return trained, summary

@@ -1,0 +1,133 @@
+"""RePAIR on the shipped lab model: surgeon plans, patient repairs and verifies, ledger undoes."""
+
+import json
+
+import pytest
+import torch
+
+from obliviate.chat import ask
+from obliviate.cli import main as cli_main
+from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.models import load, resolve
+from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named
+from obliviate.repair.session import RepairSession, knowledge_for
+from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
+
+
+@pytest.fixture(scope="module")
+def lab():
+    model, tokenizer = load("lab")
+    knowledge = knowledge_for(resolve("lab"))
+    assert isinstance(knowledge, LabKnowledge)
+    return model, tokenizer, knowledge
+
+
+@pytest.fixture(scope="module")
+def session(lab):
+    model, tokenizer, knowledge = lab
+    return RepairSession(model, tokenizer, knowledge)
+
+
+def test_attribute_cues():
+    assert attributes_named("my address") == ("address",)
+    assert attributes_named("where I work") == ("employer",)
+    assert attributes_named("mi número de teléfono") == ("phone",)
+    assert attributes_named("Tara Prakround") == ()
+
+
+def test_surgeon_plans_from_what_the_model_answers(lab):
+    model, tokenizer, knowledge = lab
+    person = knowledge.world.people[3]
+    plan = Surgeon(knowledge).plan(f"everything about {person.name}", model, tokenizer)
+    assert plan.subjects == [{"kind": "person", "name": person.name, "attributes": []}]
+    assert plan.probes and all(person.name in q for q in plan.probes)
+    assert not set(plan.probes) & set(plan.paraphrases) and not set(plan.probes) & set(plan.crosslingual)
+    assert not any(person.name in q for q in plan.retain)
+    assert all(not is_refusal(a) for a in plan.answers_before.values())
+    assert RepairPlan.from_dict(json.loads(plan.to_json())) == plan
+    narrow = Surgeon(knowledge).plan("my home address", model, tokenizer, user=person.name)
+    assert narrow.subjects[0]["attributes"] == ["address"]
+    assert len(narrow.probes) < len(plan.probes)
+
+
+@pytest.mark.parametrize("target", ["everything", "English", "  ", "todo", "all people"])
+def test_surgeon_refuses_over_broad_or_empty_requests(lab, target):
+    model, tokenizer, knowledge = lab
+    with pytest.raises(PlanError, match="broad|nothing"):
+        Surgeon(knowledge).plan(target, model, tokenizer)
+
+
+def test_surgeon_says_when_the_model_knows_nothing(lab):
+    model, tokenizer, knowledge = lab
+    with pytest.raises(PlanError, match="don't know anything"):
+        Surgeon(knowledge).plan("Zorblat Quenvish", model, tokenizer)
+    private = knowledge.world.private_people[0]
+    with pytest.raises(PlanError, match="knows nothing"):
+        Surgeon(knowledge).plan(private.name, model, tokenizer)
+
+
+def test_plan_validation_rejects_bad_plans(lab):
+    model, tokenizer, knowledge = lab
+    plan = Surgeon(knowledge).plan(knowledge.world.people[4].name, model, tokenizer)
+    data = plan.to_dict()
+    with pytest.raises(PlanError, match="solver"):
+        RepairPlan.from_dict({**data, "solver": "magic"})
+    with pytest.raises(PlanError, match="unknown plan fields"):
+        RepairPlan.from_dict({**data, "surprise": 1})
+    with pytest.raises(PlanError, match="both forgotten and retained"):
+        RepairPlan.from_dict({**data, "retain": data["probes"][:1]})
+
+
+def test_forget_a_person_then_undo_bitwise(session, lab):
+    model, tokenizer, knowledge = lab
+    world = knowledge.world
+    person, other = world.people[10], world.people[11]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    outcome = session.handle(f"Please forget everything you know about {person.name}.")
+    assert outcome.error is None and outcome.receipt is not None
+    receipt = outcome.receipt
+    assert receipt.verification["probe_refusal"] >= 0.9
+    assert receipt.verification["gibberish_rate"] == 0
+    trained = [q.question for q in world.questions("person", "train", subject=person.name, lang="en")]
+    answers = ask(model, tokenizer, trained)
+    assert sum(map(is_refusal, answers)) / len(answers) >= 0.9
+    assert not any(v in a for a in answers for v in person.facts.values())
+    others = world.questions("person", "train", subject=other.name, lang="en")
+    kept = ask(model, tokenizer, [q.question for q in others])
+    assert sum(a == q.answer for a, q in zip(kept, others)) / len(others) >= 0.8
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and all("mlp.down_proj" in k for k in changed)
+    assert [r.edit_id for r in session.ledger.entries()] == [receipt.edit_id]
+    session.undo()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert session.ledger.entries() == []
+
+
+def test_not_a_forget_request_changes_nothing(session):
+    fingerprint = session.fingerprint()
+    outcome = session.handle("I forgot my umbrella at work")
+    assert outcome.intent is None and outcome.receipt is None
+    outcome = session.handle("Forget everything.")
+    assert outcome.receipt is None and "broad" in outcome.error
+    assert session.fingerprint() == fingerprint
+
+
+def test_generic_knowledge_builds_questions_around_the_target():
+    found = GenericKnowledge().candidates(GenericKnowledge().resolve("my address", user="Ana Ruiz")[0])
+    assert any("Ana Ruiz" in q for q, _ in found.probes)
+    assert found.crosslingual and found.paraphrases
+
+
+def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):
+    assert cli_main(["watchdog", "Could you forget where I work?", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"intent": True, "target": "where I work"}
+    person = lab[2].world.people[12]
+    out = tmp_path / "repaired"
+    assert cli_main(["forget", f"Forget everything about {person.name}", "--json", "--save", str(out)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["receipt"]["verification"]["probe_refusal"] >= 0.9
+    repaired, tokenizer = load(out)
+    answer = ask(repaired, tokenizer, [f"Where was {person.name} born?"])[0]
+    assert is_refusal(answer)
+    assert (out / "ledger" / "ledger.jsonl").exists()
+    assert cli_main(["forget", "what is the weather like?", "--json"]) == 1
