@@ -1,0 +1,1 @@
+"""Unlearning methods: the STAMP closed-form editor, TRU and the baselines, one module each."""

@@ -1,0 +1,707 @@
+"""STAMP: a training-free closed-form edit of one MLP down-projection that makes a model refuse.
+
+For each edited layer the down-projection `v = W k` is treated as a linear key-value memory.
+Keys are its inputs (the MLP hidden activations) at the last prompt token(s) of the forget
+prompts; targets are values that make the model refuse, either learned by a few Adam steps on
+an additive output shift (ROME/MEMIT's v*) or read off the model's own activations on refusal
+prompts (their mean, or a projection on their top directions). A solver from `stamp_solvers`
+then computes `dW` so that the forget keys map to their targets while retain keys keep their
+outputs. Everything a caller may want to tune is a field of `StampHyperParams`.
+
+Entry points: `apply_stamp(model, tok, requests, hparams, context) -> (model, weights_copy)`
+(the EasyEdit contract) and `stamp_edit(...) -> StampEdit`, which also reports the keys,
+targets, deltas, diagnostics and per-phase timings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from torch import Tensor, nn
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from obliviate.chat import encode_pair, pad_batch
+from obliviate.hooks import add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
+from obliviate.methods.stamp_solvers import (
+    LowRankCovariance,
+    solve_exact,
+    solve_lowrank,
+    solve_ridge,
+)
+
+SOLVERS = ("exact", "ridge", "lowrank")
+TARGETS = ("vstar", "refusal_mean", "refusal_subspace")
+SELECTION_SITES = ("residual", "mlp_out")
+_F64 = torch.float64
+
+
+@dataclass
+class StampHyperParams:
+    """Every knob of a STAMP edit; tuning STAMP means changing these, not the code.
+
+    - `layers`: decoder layers to edit (several: edited in order, each taking its share of the
+      remaining shift, as MEMIT spreads an edit); `None` picks the single layer with the largest
+      cosine separation between forget and refusal activations among `layer_candidates`
+      (`None` = all layers), measured at `selection_site` (layer output or down-proj output).
+    - `solver`: "exact" (pseudoinverse with retain keys held fixed), "ridge" (MEMIT covariance
+      least squares, `lam`), "lowrank" (ridge on a cached rank-`rank` factorisation).
+    - `cov_floor`: isotropic floor added to the retain covariance, relative to its mean
+      eigenvalue, so that `lam C + K K^T` stays invertible with few retain tokens. With neither
+      retain prompts nor covariance texts, "ridge" uses C = I (then `lam` has another scale).
+    - `target`: "vstar" (Adam on an additive shift of the down-proj output at the key positions
+      maximising log P(refusal answer | prompt)), "refusal_mean" (the mean down-proj output on
+      refusal prompts), "refusal_subspace" (`v_ref + U U^T (v - v_ref)`, U the top
+      `subspace_dim` principal directions of the refusal outputs).
+    - `key_tokens`: keys are taken at the last `key_tokens` prompt tokens (1 = the last prompt
+      token, the position that worked on the lab prototype).
+    - `vstar_lr` is in units of the RMS entry of the original outputs at the key positions, so
+      one value transfers across models; the shift norm is clamped to `clamp_norm_factor` times
+      their mean norm; optimisation stops early once the answer NLL per token < `vstar_stop_loss`.
+    """
+
+    layers: list[int] | None = None
+    layer_candidates: list[int] | None = None
+    selection_site: str = "residual"
+    solver: str = "ridge"
+    lam: float = 100.0
+    rank: int = 128
+    cov_floor: float = 1e-4
+    target: str = "vstar"
+    subspace_dim: int = 8
+    key_tokens: int = 1
+    vstar_steps: int = 40
+    vstar_lr: float = 0.2
+    clamp_norm_factor: float = 4.0
+    vstar_stop_loss: float = 0.05
+    answer_eos: bool = True
+    batch_size: int = 32
+
+    def __post_init__(self) -> None:
+        _choice("solver", self.solver, SOLVERS)
+        _choice("target", self.target, TARGETS)
+        _choice("selection_site", self.selection_site, SELECTION_SITES)
+        for name in ("layers", "layer_candidates"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, (list, tuple)) or not value or not all(isinstance(i, int) for i in value):
+                raise ValueError(f"{name} must be a non-empty list of layer indices or null, got {value!r}")
+            if len(set(value)) != len(value):
+                raise ValueError(f"{name} has repeated layers: {value}")
+            setattr(self, name, list(value))
+        positive = ("lam", "vstar_lr", "clamp_norm_factor", "vstar_stop_loss")
+        for name in positive:
+            if not float(getattr(self, name)) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("rank", "key_tokens", "vstar_steps", "batch_size"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
+                raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
+        if not (isinstance(self.subspace_dim, int) and self.subspace_dim >= 0):
+            raise ValueError(f"subspace_dim must be an integer >= 0, got {self.subspace_dim!r}")
+        if not self.cov_floor >= 0:
+            raise ValueError(f"cov_floor must be >= 0, got {self.cov_floor}")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> StampHyperParams:
+        """Load from a YAML mapping; unknown keys are an error, missing keys take the defaults."""
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"STAMP config {path} does not exist")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path} must hold a mapping of hyper-parameters, got {type(data).__name__}")
+        return cls.from_dict(data)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StampHyperParams:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown STAMP hyper-parameters {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _choice(name: str, value: str, options: Sequence[str]) -> None:
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose from {', '.join(options)}")
+
+
+@dataclass(frozen=True)
+class StampRequest:
+    """One thing to forget: its formatted forget prompts and, optionally, the answer to give
+    instead (used by the v* target; defaults to the context's refusal answer)."""
+
+    prompts: tuple[str, ...]
+    answer: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prompts", tuple(self.prompts))
+        if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
+            raise ValueError("a STAMP request needs at least one non-empty forget prompt")
+
+
+class StampCache:
+    """Statistics of the reference sets (retain keys and covariance, refusal activations and the
+    low-rank factors), computed once per model, layer and prompt set and reused across edits.
+
+    Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
+    later layers' activations slightly; call `clear()` to recompute them.
+    """
+
+    def __init__(self) -> None:
+        self._store: dict[tuple, Any] = {}
+
+    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        if key not in self._store:
+            self._store[key] = compute()
+        return self._store[key]
+
+    def clear(self) -> None:
+        self._store.clear()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+
+@dataclass
+class StampContext:
+    """What an edit is measured against.
+
+    - `refusal_prompts`: formatted prompts the model refuses (refusal targets, layer selection);
+    - `retain_prompts`: formatted prompts whose outputs at the key positions must not move (the
+      exact solver holds them fixed; also reported as retain drift);
+    - `covariance_texts`: texts whose every token builds the retain covariance of the ridge and
+      low-rank solvers (`None` = the retain prompts);
+    - `refusal_answer`: the answer the v* target makes likely, e.g. "I can't share that.".
+    """
+
+    refusal_prompts: Sequence[str] = ()
+    retain_prompts: Sequence[str] = ()
+    covariance_texts: Sequence[str] | None = None
+    refusal_answer: str | None = None
+    cache: StampCache = field(default_factory=StampCache)
+
+
+@dataclass
+class LayerEdit:
+    """What was done to one layer: keys (d_in, n), targets for `W k` (d_out, n) and the float64
+    `delta` (d_out, d_in) added to the weight, with its diagnostics."""
+
+    layer: int
+    param_name: str
+    keys: Tensor
+    targets: Tensor
+    delta: Tensor
+    target_miss: float  # ||W' K - V|| / ||W K - V||: 0 = targets met exactly, 1 = no progress
+    delta_ratio: float  # ||dW|| / ||W||
+    retain_drift: float | None  # ||dW K_r|| / ||W K_r|| on retain keys at the key positions
+
+
+@dataclass
+class StampEdit:
+    """The outcome of `stamp_edit`: originals to restore, what changed, and how long it took."""
+
+    weights_copy: dict[str, Tensor]
+    layers: list[int]
+    edits: list[LayerEdit]
+    layer_scores: dict[int, float] | None = None
+    vstar_losses: list[float] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- activations
+
+
+def _fingerprint(texts: Sequence[str]) -> str:
+    digest = hashlib.sha1()
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def _tokenize(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], key_tokens: int) -> list[list[int]]:
+    sequences = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    for prompt, ids in zip(prompts, sequences):
+        if len(ids) < key_tokens:
+            raise ValueError(f"prompt {prompt!r} has {len(ids)} tokens, fewer than key_tokens={key_tokens}")
+    return sequences
+
+
+def _padded(
+    tokenizer: PreTrainedTokenizerBase, sequences: Sequence[Sequence[int]], device: torch.device
+) -> tuple[dict[str, Tensor], list[int]]:
+    """Model inputs for a batch padded on the tokenizer's side, with explicit position ids so
+    left padding gives the same activations as no padding; returns each row's start offset."""
+    left = getattr(tokenizer, "padding_side", "right") == "left"
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = pad_batch(sequences, pad_id, left=left)
+    mask = pad_batch([[1] * len(s) for s in sequences], 0, left=left)
+    positions = (mask.cumsum(dim=1) - 1).clamp(min=0)
+    width = ids.shape[1]
+    offsets = [width - len(s) if left else 0 for s in sequences]
+    inputs = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
+    return {k: v.to(device) for k, v in inputs.items()}, offsets
+
+
+class _Captured(Exception):
+    """Raised by a capture hook once every requested activation is in hand."""
+
+
+def _site_module(model: nn.Module, layer: int, site: str) -> tuple[nn.Module, bool]:
+    """(module, read its input?) for a site: 'key' = down-proj input, 'mlp_out' = its output,
+    'residual' = the decoder layer output."""
+    if site == "residual":
+        return get_module(model, layer_path(model, layer)), False
+    return get_module(model, down_proj_path(model, layer)), site == "key"
+
+
+def _iter_activations(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    sites: Sequence[tuple[int, str]],
+    key_tokens: int | None,
+    batch_size: int,
+) -> Iterator[dict[tuple[int, str], Tensor]]:
+    """Per batch, the float64 activations (dim, n_batch) at each (layer, site): at the last
+    `key_tokens` prompt tokens of every prompt, or at every real token if `key_tokens` is None."""
+    sites = list(dict.fromkeys(sites))
+    sequences = _tokenize(tokenizer, prompts, key_tokens or 1)
+    device = _device(model)
+    for start in range(0, len(sequences), batch_size):
+        chunk = sequences[start : start + batch_size]
+        inputs, offsets = _padded(tokenizer, chunk, device)
+        rows, cols = [], []
+        for row, (offset, seq) in enumerate(zip(offsets, chunk)):
+            first = len(seq) - key_tokens if key_tokens else 0
+            rows += [row] * (len(seq) - first)
+            cols += range(offset + first, offset + len(seq))
+        index = (torch.tensor(rows, device=device), torch.tensor(cols, device=device))
+        captured: dict[tuple[int, str], Tensor] = {}
+
+        def grab(site_key: tuple[int, str], from_input: bool):
+            def hook(module, args, output=None):
+                act = args[0] if from_input else (output[0] if isinstance(output, tuple) else output)
+                captured[site_key] = act[index].to(_F64).T
+                if len(captured) == len(sites):
+                    raise _Captured  # later layers are not needed: skip them
+
+            return hook
+
+        pre, post = [], []
+        for site_key in sites:
+            module, from_input = _site_module(model, *site_key)
+            (pre if from_input else post).append((module, grab(site_key, from_input)))
+        try:
+            with torch.no_grad(), add_hooks(pre, post):
+                model(**inputs, use_cache=False)
+        except _Captured:
+            pass
+        missing = set(sites) - set(captured)
+        if missing:
+            raise RuntimeError(f"the forward pass never reached {sorted(missing)}")
+        yield captured
+
+
+def capture(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    layers: Sequence[int],
+    site: str = "key",
+    key_tokens: int | None = 1,
+    batch_size: int = 32,
+) -> dict[int, Tensor]:
+    """Activations (dim, n) in float64 per layer at `site` ("key" = down-proj input, "mlp_out" =
+    down-proj output, "residual" = layer output), at the last `key_tokens` prompt tokens of
+    each prompt (padding-aware), or at every token if `key_tokens` is None."""
+    if not prompts:
+        raise ValueError("no prompts to capture activations from")
+    parts: dict[int, list[Tensor]] = {layer: [] for layer in layers}
+    for batch in _iter_activations(model, tokenizer, prompts, [(l, site) for l in layers], key_tokens, batch_size):
+        for layer in layers:
+            parts[layer].append(batch[(layer, site)])
+    return {layer: torch.cat(chunks, dim=1) for layer, chunks in parts.items()}
+
+
+def _covariance(model, tokenizer, texts: Sequence[str], layer: int, batch_size: int) -> Tensor:
+    """Second moment `E[k k^T]` of the down-proj inputs over every token of `texts`, streamed."""
+    total, count = None, 0
+    for batch in _iter_activations(model, tokenizer, texts, [(layer, "key")], None, batch_size):
+        K = batch[(layer, "key")]
+        total = K @ K.T if total is None else total + K @ K.T
+        count += K.shape[1]
+    return total / count
+
+
+# ----------------------------------------------------------------------------- layer selection
+
+
+def cosine_separation(a: Tensor, b: Tensor) -> float:
+    """`1 - cos(a, b)` of two mean activations; 0 when either is zero (no signal to separate)."""
+    a, b = a.to(_F64).flatten(), b.to(_F64).flatten()
+    norms = torch.linalg.norm(a) * torch.linalg.norm(b)
+    return 0.0 if norms == 0 else float(1 - (a @ b) / norms)
+
+
+def layer_separation(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    forget_prompts: Sequence[str],
+    refusal_prompts: Sequence[str],
+    layers: Sequence[int] | None = None,
+    site: str = "residual",
+    key_tokens: int = 1,
+    batch_size: int = 32,
+    cache: StampCache | None = None,
+) -> dict[int, float]:
+    """Cosine separation between the mean forget and mean refusal activation at each layer."""
+    _choice("selection_site", site, SELECTION_SITES)
+    if not forget_prompts or not refusal_prompts:
+        raise ValueError("layer selection needs forget prompts and refusal prompts")
+    layers = [resolve_layer(model, l) for l in (range(num_layers(model)) if layers is None else layers)]
+    forget = capture(model, tokenizer, forget_prompts, layers, site, key_tokens, batch_size)
+
+    def refusal_means() -> dict[int, Tensor]:
+        acts = capture(model, tokenizer, refusal_prompts, layers, site, key_tokens, batch_size)
+        return {l: a.mean(dim=1) for l, a in acts.items()}
+
+    key = ("refusal_mean", id(model), _fingerprint(refusal_prompts), site, key_tokens, tuple(layers))
+    refusal = cache.get(key, refusal_means) if cache is not None else refusal_means()
+    return {l: cosine_separation(forget[l].mean(dim=1), refusal[l]) for l in layers}
+
+
+def select_layer(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    forget_prompts: Sequence[str],
+    refusal_prompts: Sequence[str],
+    layers: Sequence[int] | None = None,
+    site: str = "residual",
+    key_tokens: int = 1,
+    batch_size: int = 32,
+    cache: StampCache | None = None,
+) -> int:
+    """The layer with the largest forget/refusal cosine separation (RePAIR's single-layer rule)."""
+    scores = layer_separation(
+        model, tokenizer, forget_prompts, refusal_prompts, layers, site, key_tokens, batch_size, cache
+    )
+    return max(scores, key=scores.__getitem__)
+
+
+def resolve_layer(model: nn.Module, layer: int) -> int:
+    """Validate `layer` against the model and return it as a non-negative index."""
+    return int(layer_path(model, layer).rsplit(".", 1)[1])
+
+
+# ----------------------------------------------------------------------------- targets
+
+
+def refusal_targets(values: Tensor, refusal: Tensor, subspace_dim: int) -> Tensor:
+    """Target outputs `v_ref + U U^T (v - v_ref)`: keep the part of each forget output that lies
+    along the top `subspace_dim` principal directions U of the refusal outputs, take the rest
+    from their mean `v_ref` (subspace_dim = 0: every target is `v_ref`)."""
+    mean = refusal.mean(dim=1, keepdim=True)
+    if subspace_dim == 0:
+        return mean.expand_as(values).clone()
+    U, S, _ = torch.linalg.svd(refusal - mean, full_matrices=False)
+    present = int((S > 1e-10 * S[0]).sum()) if S[0] > 0 else 0  # directions the refusals vary along
+    U = U[:, : min(subspace_dim, present)]
+    return mean + U @ (U.T @ (values - mean))
+
+
+def _vstar_shift(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    module: nn.Module,
+    prompts: Sequence[str],
+    values: Tensor,
+    answer: str,
+    hp: StampHyperParams,
+) -> tuple[Tensor, float]:
+    """ROME/MEMIT's v*: one additive shift of the down-proj output at the key positions of all
+    `prompts`, optimised with Adam to make `answer` likely; returns (shift (d_out,), last NLL).
+
+    `values` (d_out, n) are the original outputs at those positions: they set the Adam step
+    scale (their RMS entry) and the norm clamp (their mean norm).
+    """
+    pairs = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos) for p in prompts]
+    prompt_lens = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    if not any(t != -100 for _, labels in pairs for t in labels):
+        raise ValueError(f"the refusal answer {answer!r} encodes to no tokens")
+    device = _device(model)
+    batches = []
+    for start in range(0, len(pairs), hp.batch_size):
+        chunk = pairs[start : start + hp.batch_size]
+        inputs, offsets = _padded(tokenizer, [ids for ids, _ in chunk], device)
+        labels = torch.full_like(inputs["input_ids"], -100)
+        at_key = torch.zeros(*labels.shape, 1, device=device)
+        for row, ((ids, lab), offset) in enumerate(zip(chunk, offsets)):
+            labels[row, offset : offset + len(ids)] = torch.tensor(lab, device=device)
+            n_prompt = prompt_lens[start + row]
+            at_key[row, offset + n_prompt - hp.key_tokens : offset + n_prompt] = 1.0
+        batches.append((inputs, labels, at_key))
+    n_answer = sum(int((labels != -100).sum()) for _, labels, _ in batches)
+    max_norm = hp.clamp_norm_factor * float(values.norm(dim=0).mean())
+    rms = float(values.pow(2).mean().sqrt())
+    shift = torch.zeros(values.shape[0], device=device, requires_grad=True)
+    optimiser = torch.optim.Adam([shift], lr=hp.vstar_lr * max(rms, 1e-12))
+    loss_value = float("inf")
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(hp.vstar_steps):
+            optimiser.zero_grad()
+            total = 0.0
+            for inputs, labels, at_key in batches:
+
+                def add_shift(module, args, output, at_key=at_key):
+                    return output + at_key.to(output.dtype) * shift.to(output.dtype)
+
+                with add_hooks(module_forward_hooks=[(module, add_shift)]):
+                    logits = model(**inputs, use_cache=False).logits[:, :-1].float()
+                targets = labels[:, 1:]
+                nll = torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
+                ) / n_answer
+                (grad,) = torch.autograd.grad(nll, [shift])
+                shift.grad = grad if shift.grad is None else shift.grad + grad
+                total += float(nll.detach())
+            loss_value = total
+            if loss_value < hp.vstar_stop_loss:
+                break
+            optimiser.step()
+            with torch.no_grad():
+                norm = shift.norm()
+                if norm > max_norm:
+                    shift.mul_(max_norm / norm)
+    finally:
+        model.train(was_training)
+    return shift.detach().to(_F64), loss_value
+
+
+# ----------------------------------------------------------------------------- weights
+
+
+def add_delta(module: nn.Module, delta: Tensor) -> None:
+    """Add a (d_out, d_in) delta to a down-projection weight in its own layout and dtype
+    (GPT-2 Conv1D is stored transposed); the sum is formed in float64, then rounded once."""
+    with torch.no_grad():
+        weight = down_proj_weight(module)
+        if tuple(delta.shape) != tuple(weight.shape):
+            raise ValueError(f"delta shape {tuple(delta.shape)} does not match weight {tuple(weight.shape)}")
+        weight.copy_((weight.to(_F64) + delta.to(device=weight.device, dtype=_F64)).to(weight.dtype))
+
+
+def restore_weights(model: nn.Module, weights_copy: dict[str, Tensor]) -> None:
+    """Copy the saved original parameters back (bitwise undo of an edit)."""
+    params = dict(model.named_parameters())
+    missing = sorted(set(weights_copy) - set(params))
+    if missing:
+        raise ValueError(f"model has no parameters {missing}")
+    with torch.no_grad():
+        for name, original in weights_copy.items():
+            params[name].copy_(original)
+
+
+# ----------------------------------------------------------------------------- the edit
+
+
+def _as_requests(requests: Sequence[StampRequest] | Sequence[str]) -> list[StampRequest]:
+    if isinstance(requests, str):
+        raise ValueError("requests must be a list of prompts or StampRequest objects, not one string")
+    if not requests:
+        raise ValueError("no forget requests: pass at least one prompt or StampRequest")
+    if all(isinstance(r, str) for r in requests):
+        return [StampRequest(tuple(requests))]
+    if not all(isinstance(r, StampRequest) for r in requests):
+        raise ValueError("requests must be all prompt strings or all StampRequest objects")
+    return list(requests)
+
+
+def _check_context(hp: StampHyperParams, requests: list[StampRequest], ctx: StampContext) -> None:
+    if hp.target == "vstar":
+        missing = [r for r in requests if (r.answer or ctx.refusal_answer) is None]
+        if missing:
+            raise ValueError("the vstar target needs a refusal answer: set context.refusal_answer or request.answer")
+    elif any(r.answer is not None for r in requests):
+        raise ValueError(f"request answers are only used by the vstar target, not {hp.target!r}")
+    if (hp.target != "vstar" or hp.layers is None) and not ctx.refusal_prompts:
+        raise ValueError("refusal prompts are needed for refusal targets and for layer selection")
+    if hp.solver == "lowrank" and not (ctx.covariance_texts or ctx.retain_prompts):
+        raise ValueError("the lowrank solver needs retain prompts or covariance texts for its covariance")
+
+
+def stamp_edit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: Sequence[StampRequest] | Sequence[str],
+    hparams: StampHyperParams,
+    context: StampContext | None = None,
+) -> StampEdit:
+    """Edit `model` in place with STAMP and report what was done (see the module docstring).
+
+    `requests` is a list of `StampRequest`, or a list of formatted forget prompts taken as one
+    request. The returned `weights_copy` maps HF parameter names to clones of the originals.
+    """
+    hp, ctx = hparams, context or StampContext()
+    reqs = _as_requests(requests)
+    _check_context(hp, reqs, ctx)
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    forget_prompts = [p for r in reqs for p in r.prompts]
+    scores = None
+    if hp.layers is None:
+        scores = layer_separation(
+            model, tokenizer, forget_prompts, ctx.refusal_prompts, hp.layer_candidates,
+            hp.selection_site, hp.key_tokens, hp.batch_size, ctx.cache,
+        )
+        layers = [max(scores, key=scores.__getitem__)]
+        timings["select"] = time.perf_counter() - clock
+    else:
+        layers = sorted(resolve_layer(model, l) for l in hp.layers)
+        if len(set(layers)) != len(layers):
+            raise ValueError(f"layers {hp.layers} name the same layer twice")
+    result = StampEdit(weights_copy={}, layers=layers, edits=[], layer_scores=scores, timings=timings)
+    try:
+        for step, layer in enumerate(layers):
+            share = 1.0 / (len(layers) - step)
+            result.edits.append(_edit_layer(model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, result))
+    except BaseException:
+        restore_weights(model, result.weights_copy)  # never leave a half-applied multi-layer edit
+        raise
+    return result
+
+
+def _tick(timings: dict[str, float], phase: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[phase] = timings.get(phase, 0.0) + now - since
+    return now
+
+
+def _edit_layer(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    reqs: list[StampRequest],
+    forget_prompts: list[str],
+    layer: int,
+    share: float,
+    hp: StampHyperParams,
+    ctx: StampContext,
+    result: StampEdit,
+) -> LayerEdit:
+    timings, cache, mid = result.timings, ctx.cache, id(model)
+    clock = time.perf_counter()
+    path = down_proj_path(model, layer)
+    module = get_module(model, path)
+    W = down_proj_weight(module).detach().to(_F64, copy=True)
+
+    keys, outputs = [], []
+    for batch in _iter_activations(
+        model, tokenizer, forget_prompts, [(layer, "key"), (layer, "mlp_out")], hp.key_tokens, hp.batch_size
+    ):
+        keys.append(batch[(layer, "key")])
+        outputs.append(batch[(layer, "mlp_out")])
+    K_f, V_out = torch.cat(keys, dim=1), torch.cat(outputs, dim=1)
+    clock = _tick(timings, "keys", clock)
+
+    retain = None
+    if ctx.retain_prompts:
+        retain = cache.get(
+            ("retain_keys", mid, layer, _fingerprint(ctx.retain_prompts), hp.key_tokens),
+            lambda: capture(model, tokenizer, ctx.retain_prompts, [layer], "key", hp.key_tokens, hp.batch_size)[layer],
+        )
+    cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
+    regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
+    if hp.solver in ("ridge", "lowrank") and cov_texts:
+        cov_key = ("covariance", mid, layer, _fingerprint(cov_texts))
+        C = cache.get(cov_key, lambda: _covariance(model, tokenizer, cov_texts, layer, hp.batch_size))
+        if hp.solver == "lowrank":
+            rank = min(hp.rank, C.shape[0])
+            regulariser = cache.get(
+                cov_key + ("lowrank", rank, hp.cov_floor),
+                lambda: LowRankCovariance.from_second_moment(C, rank, floor=hp.cov_floor),
+            )
+        else:
+            floor = hp.cov_floor * float(C.trace()) / C.shape[0]
+            regulariser = C + floor * torch.eye(C.shape[0], dtype=_F64, device=C.device)
+    clock = _tick(timings, "stats", clock)
+
+    if hp.target == "vstar":
+        shifts, start = [], 0
+        for req in reqs:
+            stop = start + len(req.prompts) * hp.key_tokens
+            answer = req.answer or ctx.refusal_answer
+            delta, loss = _vstar_shift(model, tokenizer, module, req.prompts, V_out[:, start:stop], answer, hp)
+            start = stop
+            result.vstar_losses.append(loss)
+            shifts.append(delta.unsqueeze(1).expand(-1, len(req.prompts) * hp.key_tokens))
+        shift = torch.cat(shifts, dim=1)
+    else:
+        refusal = cache.get(
+            ("refusal_values", mid, layer, _fingerprint(ctx.refusal_prompts), hp.key_tokens),
+            lambda: capture(model, tokenizer, ctx.refusal_prompts, [layer], "mlp_out", hp.key_tokens, hp.batch_size)[layer],
+        )
+        subspace = hp.subspace_dim if hp.target == "refusal_subspace" else 0
+        shift = refusal_targets(V_out, refusal, subspace) - V_out
+    V_f = W @ K_f + share * shift.to(W.device)
+    clock = _tick(timings, "targets", clock)
+
+    if hp.solver == "exact":
+        dW = solve_exact(W, K_f, V_f, retain)
+    elif isinstance(regulariser, LowRankCovariance):
+        dW = solve_lowrank(W, K_f, V_f, regulariser, hp.lam)
+    else:
+        dW = solve_ridge(W, K_f, V_f, regulariser, hp.lam)
+    clock = _tick(timings, "solve", clock)
+
+    param_name = f"{path}.weight"
+    if param_name not in result.weights_copy:
+        result.weights_copy[param_name] = module.weight.detach().clone()
+    add_delta(module, dW)
+    _tick(timings, "apply", clock)
+
+    W_new = down_proj_weight(module).detach().to(_F64)
+    miss = torch.linalg.norm(W_new @ K_f - V_f) / torch.linalg.norm(W @ K_f - V_f).clamp(min=1e-30)
+    drift = None
+    if retain is not None:
+        drift = float(torch.linalg.norm(dW @ retain) / torch.linalg.norm(W @ retain).clamp(min=1e-30))
+    return LayerEdit(
+        layer=layer,
+        param_name=param_name,
+        keys=K_f,
+        targets=V_f,
+        delta=dW,
+        target_miss=float(miss),
+        delta_ratio=float(torch.linalg.norm(dW) / torch.linalg.norm(W)),
+        retain_drift=drift,
+    )
+
+
+def apply_stamp(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    requests: Sequence[StampRequest] | Sequence[str],
+    hparams: StampHyperParams,
+    context: StampContext | None = None,
+) -> tuple[PreTrainedModel, dict[str, Tensor]]:
+    """EasyEdit-style entry point: edit `model` in place, return `(model, weights_copy)`;
+    `restore_weights(model, weights_copy)` undoes the edit bitwise."""
+    edit = stamp_edit(model, tokenizer, requests, hparams, context)
+    return model, edit.weights_copy

@@ -1,0 +1,370 @@
+"""STAMP on tiny random Llama, Qwen2, Mistral, Phi-3 and GPT-2 models: the edit lands where intended."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+import yaml
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from obliviate.chat import answer_logprobs, chat_prompt
+from obliviate.hooks import down_proj_path, down_proj_weight, get_module, is_transposed
+from obliviate.methods.stamp import (
+    StampContext,
+    StampHyperParams,
+    StampRequest,
+    apply_stamp,
+    capture,
+    cosine_separation,
+    layer_separation,
+    refusal_targets,
+    restore_weights,
+    select_layer,
+    stamp_edit,
+)
+from obliviate.methods.stamp_solvers import solve_exact
+
+WORDS = (
+    "who what where when is does did the of in born work works live city name job year phone "
+    "alice bob carol dave erin frank gina hugo ivan june kurt lena mona nils omar "
+    "I can't share that. don't know capital plus two four ? please tell me about"
+).split()
+SPECIALS = ["<pad>", "<unk>", "<s>", "</s>", "<user>", "<assistant>"]
+VOCAB = 96
+LAYER = 1
+
+ARCHITECTURES = {
+    "llama": ("LlamaConfig", "LlamaForCausalLM"),
+    "qwen2": ("Qwen2Config", "Qwen2ForCausalLM"),
+    "mistral": ("MistralConfig", "MistralForCausalLM"),
+    "phi3": ("Phi3Config", "Phi3ForCausalLM"),
+    "gpt2": ("GPT2Config", "GPT2LMHeadModel"),
+}
+
+
+def make_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerFast:
+    vocab = {w: i for i, w in enumerate(SPECIALS + WORDS)}
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>"
+    )
+    tok.chat_template = (
+        "{{ bos_token }}{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
+        "{% if add_generation_prompt %}<assistant>{% endif %}"
+    )
+    tok.padding_side = padding_side
+    return tok
+
+
+def make_model(arch: str, dtype: torch.dtype = torch.float32):
+    config_name, model_name = ARCHITECTURES[arch]
+    config_cls, model_cls = getattr(transformers, config_name), getattr(transformers, model_name)
+    if arch == "gpt2":
+        config = config_cls(vocab_size=VOCAB, n_embd=32, n_layer=3, n_head=4, n_inner=64, n_positions=64,
+                            initializer_range=0.2, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    else:
+        config = config_cls(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
+                            num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64,
+                            initializer_range=0.2, pad_token_id=0, bos_token_id=2, eos_token_id=3)
+    torch.manual_seed(0)
+    return model_cls(config).to(dtype).eval()
+
+
+def prompts(tok, questions):
+    return [chat_prompt(tok, q) for q in questions]
+
+
+FORGET = ["where does alice work ?", "what is alice job ?", "when was alice born ?"]
+RETAIN = [
+    "where does bob work ?", "what is carol job ?", "when was dave born ?", "where does erin live ?",
+    "what is frank phone ?", "who is gina ?", "tell me about hugo", "what is the capital of ivan city ?",
+]
+REFUSAL = ["what is june phone ?", "where does kurt live ?", "tell me about lena phone", "what is mona year ?",
+           "who is nils ?", "what is omar job ?"]
+COVARIANCE = [f"{q} {a}" for q in RETAIN for a in ("I don't know", "two plus two")] + WORDS[:20]
+
+
+def context(tok, **kw) -> StampContext:
+    return StampContext(
+        refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, RETAIN),
+        covariance_texts=kw.pop("covariance_texts", None), refusal_answer="I can't share that.", **kw,
+    )
+
+
+def outputs_at(model, tok, texts, layer=LAYER):
+    return capture(model, tok, texts, [layer], "mlp_out", key_tokens=1)[layer]
+
+
+def snapshot(model):
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def test_all_configs_exist():
+    for config_name, model_name in ARCHITECTURES.values():
+        assert hasattr(transformers, config_name) and hasattr(transformers, model_name)
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+@pytest.mark.parametrize("solver", ["exact", "ridge"])
+def test_edit_lands_on_the_intended_weight(arch, solver):
+    tok, model = make_tokenizer(), make_model(arch)
+    forget, retain, refusal = prompts(tok, FORGET), prompts(tok, RETAIN), prompts(tok, REFUSAL)
+    before = snapshot(model)
+    refusal_mean = outputs_at(model, tok, refusal).mean(dim=1, keepdim=True)
+    retain_before = outputs_at(model, tok, retain)
+    forget_before = outputs_at(model, tok, forget)
+    hp = StampHyperParams(layers=[LAYER], solver=solver, target="refusal_mean", lam=1.0, cov_floor=1e-6)
+
+    edited, weights_copy = apply_stamp(model, tok, forget, hp, context(tok))
+
+    assert edited is model
+    name = f"{down_proj_path(model, LAYER)}.weight"
+    assert list(weights_copy) == [name]
+    assert is_transposed(get_module(model, down_proj_path(model, LAYER))) == (arch == "gpt2")
+    after = dict(model.named_parameters())
+    for other, original in before.items():
+        if other != name:
+            assert torch.equal(after[other], original), other
+    assert not torch.equal(after[name], before[name])
+    assert after[name].dtype == before[name].dtype
+
+    # the forget keys now produce the refusal mean (a down-proj output, bias included)
+    forget_after = outputs_at(model, tok, forget)
+    miss = torch.linalg.norm(forget_after - refusal_mean) / torch.linalg.norm(forget_before - refusal_mean)
+    retain_move = torch.linalg.norm(outputs_at(model, tok, retain) - retain_before) / torch.linalg.norm(retain_before)
+    assert miss < 1e-3
+    assert retain_move < 1e-3  # exact: held fixed; ridge: the retain prompts' covariance protects them
+
+    restore_weights(model, weights_copy)
+    for other, original in before.items():
+        assert torch.equal(dict(model.named_parameters())[other], original)
+
+
+def test_ridge_covariance_protects_what_it_has_seen():
+    """Covariance texts without the chat-formatted prompts do not protect the retain prompts'
+    last-token keys; with the retain prompts in the covariance their outputs stay put."""
+    tok = make_tokenizer()
+    drift = {}
+    for name, texts in (("prompts", None), ("plain_texts", COVARIANCE)):
+        model = make_model("llama")
+        hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0)
+        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok, covariance_texts=texts))
+        drift[name] = edit.edits[0].retain_drift
+        assert edit.edits[0].target_miss < 0.05
+    assert drift["prompts"] < 1e-3 < 0.1 < drift["plain_texts"]
+
+
+def test_report_targets_and_deltas_are_consistent():
+    tok, model = make_tokenizer(), make_model("gpt2")
+    hp = StampHyperParams(layers=[LAYER], solver="exact", target="refusal_subspace", subspace_dim=2)
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+    (layer_edit,) = edit.edits
+    assert layer_edit.keys.shape == (64, 3) and layer_edit.targets.shape == (32, 3)
+    assert layer_edit.delta.shape == (32, 64) and torch.linalg.matrix_rank(layer_edit.delta) <= 3
+    W = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+    assert torch.allclose(W @ layer_edit.keys, layer_edit.targets, atol=1e-4, rtol=1e-4)
+    assert layer_edit.target_miss < 1e-4 and layer_edit.retain_drift < 1e-5
+    assert set(edit.timings) >= {"keys", "stats", "targets", "solve", "apply"}
+    # keys from the report equal freshly captured keys (unchanged: they are the layer's inputs)
+    fresh = capture(model, tok, prompts(tok, FORGET), [LAYER], "key")[LAYER]
+    assert torch.allclose(fresh, layer_edit.keys, atol=1e-5)
+
+
+def test_lowrank_solver_with_full_rank_matches_ridge():
+    tok = make_tokenizer()
+    weights = []
+    for solver in ("ridge", "lowrank"):
+        model = make_model("qwen2")
+        hp = StampHyperParams(layers=[LAYER], solver=solver, rank=10_000, target="refusal_mean", lam=0.1)
+        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+        weights.append(edit.edits[0].delta)
+    assert torch.allclose(weights[0], weights[1], atol=1e-8 * float(weights[0].abs().max()))
+
+
+def test_vstar_target_makes_the_refusal_likely():
+    tok, model = make_tokenizer(), make_model("llama")
+    forget = prompts(tok, FORGET)
+
+    def first_token_logprob() -> float:  # a shift at the last prompt token speaks for the next token
+        return float(torch.stack([lp[0] for lp in answer_logprobs(model, tok, forget, ["I can't share that."] * 3)]).mean())
+
+    before = first_token_logprob()
+    hp = StampHyperParams(layers=[LAYER], solver="exact", target="vstar", vstar_steps=25, vstar_lr=0.5)
+    edit = stamp_edit(model, tok, [StampRequest(tuple(forget))], hp, context(tok))
+    assert before < -2.0
+    assert first_token_logprob() > -1.0
+    assert len(edit.vstar_losses) == 1 and edit.edits[0].target_miss < 1e-3
+
+
+def test_multi_layer_edit_changes_each_layer_once_and_restores():
+    tok, model = make_tokenizer(), make_model("mistral")
+    before = snapshot(model)
+    hp = StampHyperParams(layers=[2, 0], solver="ridge", target="refusal_mean", lam=1e-3)
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+    assert edit.layers == [0, 2]
+    assert sorted(edit.weights_copy) == [f"model.layers.{i}.mlp.down_proj.weight" for i in (0, 2)]
+    restore_weights(model, edit.weights_copy)
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+def test_failed_multi_layer_edit_leaves_the_model_untouched(monkeypatch):
+    import obliviate.methods.stamp as stamp_module
+
+    calls = []
+
+    def fail_on_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise ValueError("solver failure")
+        return solve_exact(*args, **kwargs)
+
+    monkeypatch.setattr(stamp_module, "solve_exact", fail_on_second)
+    tok, model = make_tokenizer(), make_model("llama")
+    before = snapshot(model)
+    hp = StampHyperParams(layers=[0, 2], solver="exact", target="refusal_mean")
+    with pytest.raises(ValueError, match="solver failure"):
+        apply_stamp(model, tok, prompts(tok, FORGET), hp, context(tok))
+    assert len(calls) == 2
+    assert all(torch.equal(p, before[n]) for n, p in model.named_parameters())
+
+
+def test_float64_model_meets_targets_to_float64_precision():
+    tok, model = make_tokenizer(), make_model("gpt2", torch.float64)
+    hp = StampHyperParams(layers=[LAYER], solver="exact", target="refusal_subspace", subspace_dim=3)
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+    assert edit.edits[0].target_miss < 1e-9 and edit.edits[0].retain_drift < 1e-9
+
+
+def test_bfloat16_model_keeps_its_dtype():
+    tok, model = make_tokenizer(), make_model("phi3", torch.bfloat16)
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean")
+    _, weights_copy = apply_stamp(model, tok, prompts(tok, FORGET), hp, context(tok))
+    (name,) = weights_copy
+    assert dict(model.named_parameters())[name].dtype == torch.bfloat16
+    assert weights_copy[name].dtype == torch.bfloat16
+
+
+def test_keys_are_padding_aware():
+    texts = prompts(make_tokenizer(), FORGET + RETAIN)
+    model = make_model("llama")
+    one_by_one = torch.cat([capture(model, make_tokenizer(), [t], [LAYER], "key")[LAYER] for t in texts], dim=1)
+    for side in ("left", "right"):
+        batched = capture(model, make_tokenizer(side), texts, [LAYER], "key", batch_size=16)[LAYER]
+        assert torch.allclose(batched, one_by_one, atol=1e-5), side
+    last_two = capture(model, make_tokenizer("left"), texts[:2], [LAYER], "key", key_tokens=2)[LAYER]
+    assert torch.allclose(last_two[:, 1::2], one_by_one[:, :2], atol=1e-5)  # the last of each pair
+
+
+def test_cache_reuses_reference_statistics():
+    tok, model = make_tokenizer(), make_model("llama")
+    ctx = context(tok, covariance_texts=COVARIANCE)
+    hp = StampHyperParams(layers=[LAYER], solver="lowrank", rank=8, target="refusal_mean")
+    stamp_edit(model, tok, prompts(tok, FORGET[:1]), hp, ctx)
+    filled = len(ctx.cache)
+    assert filled == 4  # retain keys, covariance, its rank-8 factor, refusal values
+    stamp_edit(model, tok, prompts(tok, FORGET[1:]), hp, ctx)
+    assert len(ctx.cache) == filled
+    ctx.cache.clear()
+    assert len(ctx.cache) == 0
+
+
+def test_refusal_targets_by_hand():
+    refusal = torch.tensor([[1.0, 3.0], [0.0, 0.0], [5.0, 5.0]], dtype=torch.float64)  # mean (2, 0, 5)
+    forget = torch.tensor([[7.0], [4.0], [-1.0]], dtype=torch.float64)
+    # the refusals vary only along e1: keep the forget value's e1 part, take the rest from the mean
+    assert torch.allclose(refusal_targets(forget, refusal, 2), torch.tensor([[7.0], [0.0], [5.0]], dtype=torch.float64))
+    assert torch.equal(refusal_targets(forget, refusal, 0), torch.tensor([[2.0], [0.0], [5.0]], dtype=torch.float64))
+
+
+def test_cosine_separation_on_hand_vectors():
+    assert cosine_separation(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])) == pytest.approx(1.0)
+    assert cosine_separation(torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.0])) == pytest.approx(1 - 2**-0.5)
+    assert cosine_separation(torch.tensor([1.0, 0.0]), torch.tensor([-1.0, 0.0])) == pytest.approx(2.0)
+    assert cosine_separation(torch.zeros(2), torch.tensor([1.0, 0.0])) == 0.0
+
+
+def test_select_layer_picks_the_only_layer_whose_mlp_speaks():
+    tok, model = make_tokenizer(), make_model("llama")
+    with torch.no_grad():
+        for i in (0, 2):  # silence the MLPs of layers 0 and 2: their outputs carry no separation
+            get_module(model, down_proj_path(model, i)).weight.zero_()
+    forget, refusal = prompts(tok, FORGET), prompts(tok, REFUSAL)
+    scores = layer_separation(model, tok, forget, refusal, site="mlp_out")
+    assert scores[0] == 0.0 and scores[2] == 0.0 and scores[1] > 0
+    assert select_layer(model, tok, forget, refusal, site="mlp_out") == 1
+    assert select_layer(model, tok, forget, refusal, layers=[0, 2], site="mlp_out") in (0, 2)
+    # the score is 1 - cos of the two means, computed by hand
+    f = capture(model, tok, forget, [1], "mlp_out")[1].mean(dim=1)
+    r = capture(model, tok, refusal, [1], "mlp_out")[1].mean(dim=1)
+    assert scores[1] == pytest.approx(float(1 - f @ r / (f.norm() * r.norm())), rel=1e-9)
+
+
+def test_auto_selected_layer_is_the_one_edited():
+    tok, model = make_tokenizer(), make_model("qwen2")
+    hp = StampHyperParams(layers=None, solver="ridge", target="refusal_mean", selection_site="residual")
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+    assert edit.layer_scores is not None and set(edit.layer_scores) == {0, 1, 2}
+    best = max(edit.layer_scores, key=edit.layer_scores.__getitem__)
+    assert edit.layers == [best]
+    assert list(edit.weights_copy) == [f"model.layers.{best}.mlp.down_proj.weight"]
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"solver": "magic"}, "unknown solver"),
+        ({"target": "nothing"}, "unknown target"),
+        ({"selection_site": "attn"}, "unknown selection_site"),
+        ({"layers": []}, "non-empty list"),
+        ({"layers": [1, 1]}, "repeated"),
+        ({"lam": 0}, "lam must be > 0"),
+        ({"rank": 0}, "rank must be"),
+        ({"subspace_dim": -1}, "subspace_dim"),
+        ({"vstar_steps": 0}, "vstar_steps"),
+    ],
+)
+def test_bad_hyperparameters_raise(fields, message):
+    with pytest.raises(ValueError, match=message):
+        StampHyperParams(**fields)
+
+
+def test_bad_calls_raise_clear_errors():
+    tok, model = make_tokenizer(), make_model("llama")
+    ctx = context(tok)
+    forget = prompts(tok, FORGET)
+    with pytest.raises(ValueError, match="out of range"):
+        apply_stamp(model, tok, forget, StampHyperParams(layers=[7], target="refusal_mean"), ctx)
+    with pytest.raises(ValueError, match="no forget requests"):
+        apply_stamp(model, tok, [], StampHyperParams(layers=[1]), ctx)
+    with pytest.raises(ValueError, match="at least one non-empty"):
+        StampRequest(())
+    with pytest.raises(ValueError, match="refusal answer"):
+        apply_stamp(model, tok, forget, StampHyperParams(layers=[1]), StampContext(retain_prompts=ctx.retain_prompts))
+    with pytest.raises(ValueError, match="refusal prompts"):
+        apply_stamp(model, tok, forget, StampHyperParams(layers=None), StampContext(refusal_answer="I don't know"))
+    with pytest.raises(ValueError, match="lowrank solver needs"):
+        apply_stamp(model, tok, forget, StampHyperParams(layers=[1], solver="lowrank"), StampContext(refusal_answer="x"))
+    with pytest.raises(ValueError, match="not one string"):
+        apply_stamp(model, tok, forget[0], StampHyperParams(layers=[1]), ctx)
+
+
+def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
+    hp = StampHyperParams(layers=[2], solver="lowrank", rank=32, lam=20.0)
+    path = tmp_path / "stamp.yaml"
+    path.write_text(yaml.safe_dump(hp.to_dict()))
+    assert StampHyperParams.from_yaml(path) == hp
+    path.write_text("solver: ridge\nbogus: 1\n")
+    with pytest.raises(ValueError, match="unknown STAMP hyper-parameters"):
+        StampHyperParams.from_yaml(path)
+    with pytest.raises(FileNotFoundError):
+        StampHyperParams.from_yaml(tmp_path / "missing.yaml")
+
+
+def test_shipped_config_loads():
+    hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "configs" / "stamp.yaml")
+    assert hp == StampHyperParams()  # the file documents the defaults
