@@ -1,0 +1,32 @@
+"""Plain supervised fine-tuning on question/answer pairs, under the unlearning API.
+
+Not an unlearning method: the yardstick for training throughput, the relearning attack (fine-tune
+an unlearned model on forget data) and TOFU fine-tuning. It minimises the answer NLL of the
+anchor examples (the "forget" part of each batch).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.methods.losses import mean_nll
+from obliviate.methods.trainer import METHODS, UnlearnTrainer
+
+
+@METHODS.register("finetune")
+class FineTune(UnlearnTrainer):
+    """Minimise the mean per-token answer NLL of each example."""
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        examples = inputs["forget"]
+        loss = mean_nll(self.logits(model, examples), examples["labels"]).mean()
+        return (loss, None) if return_outputs else loss

@@ -1,0 +1,31 @@
+"""Gradient ascent (GA): maximise the forget answers' NLL, nothing else.
+
+The simplest baseline and the one that most visibly breaks the model (gibberish), which the
+benchmarks are meant to show.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.methods.losses import mean_nll
+from obliviate.methods.trainer import METHODS, UnlearnTrainer
+
+
+@METHODS.register("ga")
+class GradientAscent(UnlearnTrainer):
+    """Loss = -mean forget NLL (per-token mean per sequence, averaged over the batch)."""
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        forget = inputs["forget"]
+        loss = -mean_nll(self.logits(model, forget), forget["labels"]).mean()
+        return (loss, None) if return_outputs else loss

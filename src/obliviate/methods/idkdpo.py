@@ -1,0 +1,68 @@
+"""IdkDPO: DPO that prefers a refusal ("I don't know") over the true forget answer, plus retain NLL."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.methods.graddiff import GradDiffConfig
+from obliviate.methods.losses import dpo_loss, mean_nll, sequence_nll
+from obliviate.methods.trainer import METHODS, UnlearnTrainer
+
+DEFAULT_IDK_ANSWERS = (
+    "I don't know.",
+    "I'm not sure about that.",
+    "I can't answer that.",
+    "I have no information about that.",
+)
+
+
+@dataclasses.dataclass
+class IdkDPOConfig(GradDiffConfig):
+    """`beta` is DPO's inverse temperature; `idk_answers` are the preferred answers used when no
+    per-question targets are given (one drawn per forget question from `seed`)."""
+
+    beta: float = 0.1
+    idk_answers: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_IDK_ANSWERS))
+
+    def targets_for(self, forget_count: int, targets: Sequence[str] | None) -> list[str]:
+        if targets is not None:
+            return list(targets)
+        if not self.idk_answers:
+            raise ValueError("idkdpo needs targets or a non-empty idk_answers list")
+        rng = random.Random(self.seed)
+        return [rng.choice(self.idk_answers) for _ in range(forget_count)]
+
+
+@METHODS.register("idkdpo")
+class IdkDPO(UnlearnTrainer):
+    """Loss = gamma * DPO(win = refusal target, lose = true answer) + alpha * retain NLL."""
+
+    config_class = IdkDPOConfig
+    needs_retain = True
+    needs_reference = True
+    uses_targets = True
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        win, lose, retain = inputs["target"], inputs["forget"], inputs["retain"]
+        preference = dpo_loss(
+            -sequence_nll(self.logits(model, win), win["labels"]),
+            -sequence_nll(self.reference_logits(win), win["labels"]),
+            -sequence_nll(self.logits(model, lose), lose["labels"]),
+            -sequence_nll(self.reference_logits(lose), lose["labels"]),
+            self.hparams.beta,
+        )
+        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
+        loss = self.hparams.gamma * preference + self.hparams.alpha * retain_nll
+        return (loss, None) if return_outputs else loss

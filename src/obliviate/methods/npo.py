@@ -1,0 +1,50 @@
+"""NPO (negative preference optimisation) on the forget set, plus retain NLL.
+
+Unlike GA its forget term saturates once an answer is much less likely than under the starting
+(reference) model, which slows the collapse into gibberish.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.methods.graddiff import GradDiffConfig
+from obliviate.methods.losses import mean_nll, npo_loss, sequence_nll
+from obliviate.methods.trainer import METHODS, UnlearnTrainer
+
+
+@dataclasses.dataclass
+class NPOConfig(GradDiffConfig):
+    """`beta` is NPO's inverse temperature; `gamma`/`alpha` weigh forget and retain terms."""
+
+    beta: float = 0.1
+
+
+@METHODS.register("npo")
+class NPO(UnlearnTrainer):
+    """Loss = gamma * NPO(log P(y_f|x_f) vs reference, summed over tokens) + alpha * retain NLL."""
+
+    config_class = NPOConfig
+    needs_retain = True
+    needs_reference = True
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        forget, retain = inputs["forget"], inputs["retain"]
+        forget_loss = npo_loss(
+            -sequence_nll(self.logits(model, forget), forget["labels"]),
+            -sequence_nll(self.reference_logits(forget), forget["labels"]),
+            self.hparams.beta,
+        )
+        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
+        loss = self.hparams.gamma * forget_loss + self.hparams.alpha * retain_nll
+        return (loss, None) if return_outputs else loss

@@ -1,0 +1,44 @@
+"""SimNPO: NPO without a reference model, on length-normalised forget NLL, plus retain NLL."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from obliviate.methods.graddiff import GradDiffConfig
+from obliviate.methods.losses import mean_nll, simnpo_loss
+from obliviate.methods.trainer import METHODS, UnlearnTrainer
+
+
+@dataclasses.dataclass
+class SimNPOConfig(GradDiffConfig):
+    """`beta` is the inverse temperature, `delta` the NLL margin beyond which the forget term saturates."""
+
+    beta: float = 4.5
+    delta: float = 0.0
+
+
+@METHODS.register("simnpo")
+class SimNPO(UnlearnTrainer):
+    """Loss = gamma * SimNPO(mean forget NLL) + alpha * retain NLL."""
+
+    config_class = SimNPOConfig
+    needs_retain = True
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        forget, retain = inputs["forget"], inputs["retain"]
+        forget_loss = simnpo_loss(
+            mean_nll(self.logits(model, forget), forget["labels"]), self.hparams.beta, self.hparams.delta
+        )
+        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
+        loss = self.hparams.gamma * forget_loss + self.hparams.alpha * retain_nll
+        return (loss, None) if return_outputs else loss
