@@ -25,6 +25,14 @@ from obliviate.methods.tru_targets import CachedGenerator, ForgetItem, forget_it
 from obliviate.repair.ledger import save_model_atomically
 
 
+CONFIG_DIR = Path(__file__).parent / "configs"
+
+
+def lab_config_path(method: str) -> Path:
+    """The packaged hyper-parameters tuned for the lab model (`configs/methods/<method>.yaml`)."""
+    return CONFIG_DIR / "methods" / f"{method}.yaml"
+
+
 @dataclass
 class UnlearnData:
     """Forget items (with their scope), retain pairs, and refusal prompts for methods that need them."""
@@ -53,6 +61,11 @@ def file_data(forget_path: str, retain_path: str | None) -> UnlearnData:
     return UnlearnData(forget, retain, refusal)
 
 
+def _is_lab_model(model: PreTrainedModel) -> bool:
+    path = getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "")
+    return bool(path) and (Path(path) / "provenance.json").exists()
+
+
 def run_unlearn(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -64,7 +77,13 @@ def run_unlearn(
     lora: bool = False,
     seed: int = 0,
 ) -> tuple[PreTrainedModel, dict]:
-    """Train with `method`; with `out_dir`, save model, resolved config, log and a summary there."""
+    """Train with `method`; with `out_dir`, save model, resolved config, log and a summary there.
+
+    Without `config`, a lab model uses the packaged lab settings and any other model the
+    method's published defaults.
+    """
+    if config is None and _is_lab_model(model):
+        config = lab_config_path(method)
     extra: dict = dict(overrides or {}) if isinstance(overrides, dict) else {}
     listed = list(overrides) if isinstance(overrides, list) else []
     resolved = load_config(method, config, listed)

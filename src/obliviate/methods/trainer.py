@@ -43,7 +43,7 @@ class MethodConfig:
     """Training hyper-parameters every method shares; method configs subclass it with their own.
 
     Defaults follow the published settings (OpenUnlearning, the method papers) for billion-scale
-    models; `configs/methods/<name>.yaml` holds the settings for the lab model. `from_yaml` reads
+    models; `obliviate/configs/methods/<name>.yaml` (`lab_config_path`) holds the settings for the lab model. `from_yaml` reads
     a flat mapping of field names (an optional `method:` key names the method and is checked by
     `load_config`). Overrides are `{"field": value}` or CLI-style `["field=value", ...]`.
     """
