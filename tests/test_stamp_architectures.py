@@ -366,5 +366,5 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
 
 
 def test_shipped_config_loads():
-    hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "configs" / "stamp.yaml")
+    hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "src" / "obliviate" / "configs" / "stamp.yaml")
     assert hp == StampHyperParams()  # the file documents the defaults

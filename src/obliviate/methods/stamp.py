@@ -39,6 +39,7 @@ from obliviate.methods.stamp_solvers import (
 
 SOLVERS = ("exact", "ridge", "lowrank")
 TARGETS = ("vstar", "refusal_mean", "refusal_subspace")
+KEY_POSITIONS = ("last", "subject", "answer")
 SELECTION_SITES = ("residual", "mlp_out")
 _F64 = torch.float64
 
@@ -60,6 +61,11 @@ class StampHyperParams:
       maximising log P(refusal answer | prompt)), "refusal_mean" (the mean down-proj output on
       refusal prompts), "refusal_subspace" (`v_ref + U U^T (v - v_ref)`, U the top
       `subspace_dim` principal directions of the refusal outputs).
+    - `key_position`: "last" takes keys at the end of the prompt; "subject" at the end of the
+      last mention of the request's `subject` in each prompt (ROME's subject token: the edit then
+      changes what the model recalls about that subject wherever it is asked); "answer" at the
+      last prompt token and at every position of the refusal answer written after it, so the
+      whole refusal, not only its first token, is what the edited layer produces.
     - `key_tokens`: keys are taken at the last `key_tokens` prompt tokens (1 = the last prompt
       token, the position that worked on the lab prototype).
     - `vstar_lr` is in units of the RMS entry of the original outputs at the key positions, so
@@ -77,10 +83,12 @@ class StampHyperParams:
     target: str = "vstar"
     subspace_dim: int = 8
     key_tokens: int = 1
+    key_position: str = "last"
     vstar_steps: int = 40
     vstar_lr: float = 0.2
     clamp_norm_factor: float = 4.0
     vstar_stop_loss: float = 0.05
+    vstar_prompts: int = 0
     answer_eos: bool = True
     batch_size: int = 32
 
@@ -88,6 +96,7 @@ class StampHyperParams:
         _choice("solver", self.solver, SOLVERS)
         _choice("target", self.target, TARGETS)
         _choice("selection_site", self.selection_site, SELECTION_SITES)
+        _choice("key_position", self.key_position, KEY_POSITIONS)
         for name in ("layers", "layer_candidates"):
             value = getattr(self, name)
             if value is None:
@@ -101,6 +110,8 @@ class StampHyperParams:
         for name in positive:
             if not float(getattr(self, name)) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not (isinstance(self.vstar_prompts, int) and self.vstar_prompts >= 0):
+            raise ValueError(f"vstar_prompts must be an integer >= 0, got {self.vstar_prompts!r}")
         for name in ("rank", "key_tokens", "vstar_steps", "batch_size"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
@@ -144,6 +155,7 @@ class StampRequest:
 
     prompts: tuple[str, ...]
     answer: str | None = None
+    subject: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompts", tuple(self.prompts))
@@ -243,6 +255,40 @@ def _tokenize(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], key_to
     return sequences
 
 
+def subject_ends(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], subject: str | None) -> list[int]:
+    """For each prompt, the number of tokens up to and including the last token of the last
+    mention of `subject` (case-insensitive): where subject keys are read."""
+    if not subject:
+        raise ValueError("key_position 'subject' needs each request's subject")
+    ends = []
+    for prompt in prompts:
+        at = prompt.lower().rfind(subject.lower())
+        if at < 0:
+            raise ValueError(f"subject {subject!r} does not occur in the forget prompt {prompt!r}")
+        char_end = at + len(subject)
+        offsets = tokenizer(prompt, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        ends.append(sum(1 for start, _ in offsets if start < char_end))
+    return ends
+
+
+def key_windows(
+    tokenizer: PreTrainedTokenizerBase, request: StampRequest, answer: str | None, hp: StampHyperParams
+) -> tuple[list[list[int]], list[tuple[int, int]]]:
+    """Token ids of each forget sequence and the [first, end) window of its key positions."""
+    if hp.key_position == "answer":
+        if not answer:
+            raise ValueError("key_position 'answer' needs a refusal answer")
+        sequences = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos)[0] for p in request.prompts]
+        lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in request.prompts]
+        return sequences, [(n - 1, len(seq) - 1) for n, seq in zip(lengths, sequences)]
+    sequences = _tokenize(tokenizer, request.prompts, hp.key_tokens)
+    if hp.key_position == "subject":
+        ends = subject_ends(tokenizer, request.prompts, request.subject)
+    else:
+        ends = [len(seq) for seq in sequences]
+    return sequences, [(end - hp.key_tokens, end) for end in ends]
+
+
 def _padded(
     tokenizer: PreTrainedTokenizerBase, sequences: Sequence[Sequence[int]], device: torch.device
 ) -> tuple[dict[str, Tensor], list[int]]:
@@ -278,20 +324,29 @@ def _iter_activations(
     sites: Sequence[tuple[int, str]],
     key_tokens: int | None,
     batch_size: int,
+    windows: Sequence[tuple[int, int]] | None = None,
+    sequences: Sequence[Sequence[int]] | None = None,
 ) -> Iterator[dict[tuple[int, str], Tensor]]:
     """Per batch, the float64 activations (dim, n_batch) at each (layer, site): at the last
-    `key_tokens` prompt tokens of every prompt, or at every real token if `key_tokens` is None."""
+    `key_tokens` prompt tokens, or inside each sequence's [first, end) window when `windows`
+    is given, or at every real token if `key_tokens` is None. `sequences` (token ids) replace
+    the tokenised prompts when given."""
     sites = list(dict.fromkeys(sites))
-    sequences = _tokenize(tokenizer, prompts, key_tokens or 1)
+    if sequences is None:
+        sequences = _tokenize(tokenizer, prompts, key_tokens or 1)
     device = _device(model)
     for start in range(0, len(sequences), batch_size):
         chunk = sequences[start : start + batch_size]
         inputs, offsets = _padded(tokenizer, chunk, device)
         rows, cols = [], []
         for row, (offset, seq) in enumerate(zip(offsets, chunk)):
-            first = len(seq) - key_tokens if key_tokens else 0
-            rows += [row] * (len(seq) - first)
-            cols += range(offset + first, offset + len(seq))
+            if windows is not None:
+                first, end = windows[start + row]
+            else:
+                end = len(seq)
+                first = end - key_tokens if key_tokens else 0
+            rows += [row] * (end - first)
+            cols += range(offset + first, offset + end)
         index = (torch.tensor(rows, device=device), torch.tensor(cols, device=device))
         captured: dict[tuple[int, str], Tensor] = {}
 
@@ -434,15 +489,21 @@ def _vstar_shift(
     values: Tensor,
     answer: str,
     hp: StampHyperParams,
+    windows: Sequence[tuple[int, int]],
 ) -> tuple[Tensor, float]:
-    """ROME/MEMIT's v*: one additive shift of the down-proj output at the key positions of all
-    `prompts`, optimised with Adam to make `answer` likely; returns (shift (d_out,), last NLL).
+    """ROME/MEMIT's v*: additive shifts of the down-proj output, one per slot of the key window
+    (shared by all `prompts`), optimised with Adam to make `answer` likely; returns
+    (shifts (d_out, window), last NLL). Each slot's norm is clamped separately.
 
     `values` (d_out, n) are the original outputs at those positions: they set the Adam step
     scale (their RMS entry) and the norm clamp (their mean norm).
     """
+    windows = list(windows)
+    if hp.vstar_prompts and len(prompts) > hp.vstar_prompts:
+        step = len(prompts) / hp.vstar_prompts
+        keep = [int(i * step) for i in range(hp.vstar_prompts)]
+        prompts, windows = [prompts[i] for i in keep], [windows[i] for i in keep]
     pairs = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos) for p in prompts]
-    prompt_lens = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     if not any(t != -100 for _, labels in pairs for t in labels):
         raise ValueError(f"the refusal answer {answer!r} encodes to no tokens")
     device = _device(model)
@@ -451,16 +512,19 @@ def _vstar_shift(
         chunk = pairs[start : start + hp.batch_size]
         inputs, offsets = _padded(tokenizer, [ids for ids, _ in chunk], device)
         labels = torch.full_like(inputs["input_ids"], -100)
-        at_key = torch.zeros(*labels.shape, 1, device=device)
+        slot = torch.zeros(labels.shape, dtype=torch.long, device=device)  # 0: no shift, j+1: shift j
         for row, ((ids, lab), offset) in enumerate(zip(chunk, offsets)):
             labels[row, offset : offset + len(ids)] = torch.tensor(lab, device=device)
-            n_prompt = prompt_lens[start + row]
-            at_key[row, offset + n_prompt - hp.key_tokens : offset + n_prompt] = 1.0
-        batches.append((inputs, labels, at_key))
+            first, end = windows[start + row]
+            slot[row, offset + first : offset + end] = torch.arange(1, end - first + 1, device=device)
+        batches.append((inputs, labels, slot))
     n_answer = sum(int((labels != -100).sum()) for _, labels, _ in batches)
     max_norm = hp.clamp_norm_factor * float(values.norm(dim=0).mean())
     rms = float(values.pow(2).mean().sqrt())
-    shift = torch.zeros(values.shape[0], device=device, requires_grad=True)
+    width = {end - first for first, end in windows}
+    if len(width) != 1:
+        raise ValueError(f"key windows of one request must have one length, got {sorted(width)}")
+    shift = torch.zeros(values.shape[0], width.pop(), device=device, requires_grad=True)
     optimiser = torch.optim.Adam([shift], lr=hp.vstar_lr * max(rms, 1e-12))
     loss_value = float("inf")
     was_training = model.training
@@ -469,10 +533,11 @@ def _vstar_shift(
         for _ in range(hp.vstar_steps):
             optimiser.zero_grad()
             total = 0.0
-            for inputs, labels, at_key in batches:
+            for inputs, labels, slot in batches:
 
-                def add_shift(module, args, output, at_key=at_key):
-                    return output + at_key.to(output.dtype) * shift.to(output.dtype)
+                def add_shift(module, args, output, slot=slot):
+                    padded = torch.cat([torch.zeros_like(shift[:, :1]), shift], dim=1)
+                    return output + padded.T[slot].to(output.dtype)
 
                 with add_hooks(module_forward_hooks=[(module, add_shift)]):
                     logits = model(**inputs, use_cache=False).logits[:, :-1].float()
@@ -488,9 +553,8 @@ def _vstar_shift(
                 break
             optimiser.step()
             with torch.no_grad():
-                norm = shift.norm()
-                if norm > max_norm:
-                    shift.mul_(max_norm / norm)
+                norms = shift.norm(dim=0, keepdim=True)
+                shift.mul_(torch.clamp(max_norm / norms.clamp(min=1e-30), max=1.0))
     finally:
         model.train(was_training)
     return shift.detach().to(_F64), loss_value
@@ -612,9 +676,13 @@ def _edit_layer(
     module = get_module(model, path)
     W = down_proj_weight(module).detach().to(_F64, copy=True)
 
+    per_request = [key_windows(tokenizer, r, r.answer or ctx.refusal_answer, hp) for r in reqs]
+    sequences = [seq for seqs, _ in per_request for seq in seqs]
+    windows = [w for _, wins in per_request for w in wins]
     keys, outputs = [], []
     for batch in _iter_activations(
-        model, tokenizer, forget_prompts, [(layer, "key"), (layer, "mlp_out")], hp.key_tokens, hp.batch_size
+        model, tokenizer, forget_prompts, [(layer, "key"), (layer, "mlp_out")], hp.key_tokens, hp.batch_size,
+        windows, sequences,
     ):
         keys.append(batch[(layer, "key")])
         outputs.append(batch[(layer, "mlp_out")])
@@ -645,13 +713,15 @@ def _edit_layer(
 
     if hp.target == "vstar":
         shifts, start = [], 0
-        for req in reqs:
-            stop = start + len(req.prompts) * hp.key_tokens
+        for req, (_, req_windows) in zip(reqs, per_request):
+            n_keys = sum(end - first for first, end in req_windows)
             answer = req.answer or ctx.refusal_answer
-            delta, loss = _vstar_shift(model, tokenizer, module, req.prompts, V_out[:, start:stop], answer, hp)
-            start = stop
+            delta, loss = _vstar_shift(
+                model, tokenizer, module, req.prompts, V_out[:, start : start + n_keys], answer, hp, req_windows
+            )
+            start += n_keys
             result.vstar_losses.append(loss)
-            shifts.append(delta.unsqueeze(1).expand(-1, len(req.prompts) * hp.key_tokens))
+            shifts.append(delta.repeat(1, len(req.prompts)))
         shift = torch.cat(shifts, dim=1)
     else:
         refusal = cache.get(

@@ -22,7 +22,7 @@ from obliviate.repair.patient import Patient, Receipt
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 from obliviate.repair.watchdog import RuleWatchdog, Watchdog
 
-LAB_STAMP = StampHyperParams()
+STAMP_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stamp.yaml"
 
 
 @dataclass
@@ -54,7 +54,7 @@ def knowledge_for(model_dir: str) -> KnowledgeSource:
     return GenericKnowledge()
 
 
-def lab_covariance_texts(knowledge: LabKnowledge, tokenizer: PreTrainedTokenizerBase, n: int = 1500) -> list[str]:
+def lab_covariance_texts(knowledge: LabKnowledge, tokenizer: PreTrainedTokenizerBase, n: int = 800) -> list[str]:
     """A sample of the lab model's own training conversations: the retain covariance of STAMP."""
     items = [q for q in knowledge.world.questions(split="train")]
     sample = random.Random(0).sample(items, min(n, len(items)))
@@ -74,7 +74,7 @@ class RepairSession:
             self._tmp = tempfile.TemporaryDirectory(prefix="obliviate-ledger-")
             ledger_dir = self._tmp.name
         self.ledger = EditLedger.open(ledger_dir, base_fingerprint=None)
-        hp = hparams or LAB_STAMP
+        hp = hparams or StampHyperParams.from_yaml(STAMP_CONFIG)
         self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
         covariance = lab_covariance_texts(knowledge, tokenizer) if isinstance(knowledge, LabKnowledge) else None
         self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance)

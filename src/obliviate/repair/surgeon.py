@@ -101,7 +101,7 @@ class Surgeon:
     rank: int = 64
     solver: str = "ridge"
     retain_size: int = 64
-    max_probes: int = 48
+    max_probes: int = 96
 
     def check_scope(self, target: str) -> str:
         cleaned = re.sub(r"[\s.!?¿¡,;:]+", " ", target).strip()
