@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerFast
 from obliviate.chat import answer_logprobs, chat_prompt
 from obliviate.hooks import down_proj_path, down_proj_weight, get_module, is_transposed
 from obliviate.methods.stamp import (
+    key_windows,
     StampContext,
     StampHyperParams,
     StampRequest,
@@ -368,3 +369,37 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
 def test_shipped_config_loads():
     hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "src" / "obliviate" / "configs" / "stamp.yaml")
     assert hp == StampHyperParams()  # the file documents the defaults
+
+
+def test_key_windows_per_position():
+    tok = make_tokenizer()
+    forget = prompts(tok, FORGET)
+    answer = "I can't share that."
+    n_answer = len(tok(answer, add_special_tokens=False)["input_ids"]) + 1  # + EOS
+    request = StampRequest(tuple(forget), subject="alice")
+    seqs, wins = key_windows(tok, request, answer, StampHyperParams(key_position="answer"))
+    for prompt, seq, (first, end) in zip(forget, seqs, wins):
+        n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+        assert (first, end) == (n_prompt - 1, n_prompt - 1 + n_answer) and len(seq) == n_prompt + n_answer
+    _, wins = key_windows(tok, request, answer, StampHyperParams(key_position="subject"))
+    for prompt, (first, end) in zip(forget, wins):
+        ids = tok(prompt, add_special_tokens=False)["input_ids"]
+        assert end - first == 1 and tok.convert_ids_to_tokens(ids[end - 1]).lstrip("Ġ▁") == "alice"
+    with pytest.raises(ValueError, match="does not occur"):
+        key_windows(tok, StampRequest(tuple(forget), subject="bob"), answer, StampHyperParams(key_position="subject"))
+
+
+def test_answer_positions_edit_makes_the_whole_refusal_likely():
+    """One shift per answer position: every refusal token, not only the first, becomes likely."""
+    tok, model = make_tokenizer(), make_model("llama")
+    forget = prompts(tok, FORGET)
+    answer = "I can't share that."
+
+    def mean_logprob() -> float:
+        return float(torch.cat(answer_logprobs(model, tok, forget, [answer] * 3)).mean())
+
+    before = mean_logprob()
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", lam=1e-3, key_position="answer", vstar_steps=60, vstar_lr=1.0)
+    edit = stamp_edit(model, tok, [StampRequest(tuple(forget))], hp, context(tok))
+    assert edit.vstar_losses[0] < 0.5 and mean_logprob() > before + 1.0
+    assert mean_logprob() > -1.0

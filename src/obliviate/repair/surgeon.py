@@ -143,7 +143,7 @@ class Surgeon:
         retain = [q for q, _ in self.knowledge.retain_questions(subjects, self.retain_size, seed) if q not in edit_set]
         return RepairPlan(
             target=target,
-            subjects=[asdict(s) for s in subjects],
+            subjects=[{**asdict(s), "attributes": list(s.attributes)} for s in subjects],
             probes=[q for q, _ in known],
             paraphrases=[q for q in dict.fromkeys(paraphrases) if q not in edit_set],
             crosslingual=[q for q in dict.fromkeys(crosslingual) if q not in edit_set],
