@@ -29,7 +29,7 @@ def run_demo(model_name: str = "lab") -> int:
         return 2
     world = knowledge.world
     session = RepairSession(model, tokenizer, knowledge)
-    person, other = world.people[7], world.people[8]
+    person, other = world.people[8], world.people[9]
     print(f"== obliviate demo: the lab model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) "
           f"knows {len(world.people)} fictitious people ==\n")
     print(f"What the model knows about {person.name}:")
