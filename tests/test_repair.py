@@ -131,3 +131,21 @@ def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):
     assert is_refusal(answer)
     assert (out / "ledger" / "ledger.jsonl").exists()
     assert cli_main(["forget", "what is the weather like?", "--json"]) == 1
+
+
+def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch, lab):
+    import io
+
+    person = lab[2].world.people[14]
+    lines = [f"Where was {person.name} born?", f"Forget everything you know about {person.name}.",
+             f"Where was {person.name} born?", "/edits", "/undo", f"Where was {person.name} born?",
+             "/undo", f"/save {tmp_path / 'saved'}", "/quit"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert cli_main(["chat"]) == 0
+    out = capsys.readouterr().out
+    replies = [line for line in out.splitlines() if line.startswith("model> ")]
+    assert replies[0] == f"model> {person.facts['birthplace']}"
+    assert is_refusal(replies[1][len("model> "):])
+    assert replies[2] == f"model> {person.facts['birthplace']}"
+    assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
+    assert (tmp_path / "saved" / "model.safetensors").exists()
