@@ -65,10 +65,13 @@ def one_command(session, world, kind: str, subject: str, retain) -> dict:
     if outcome.receipt is None:
         return row
     category = {"person": "person", "hazard": "hazard", "misinfo": "misinfo"}[kind]
+    trained = world.questions(category, "train", subject=subject)
     for split in ("train", "paraphrase", "crosslingual"):
         items = world.questions(category, split, subject=subject)
-        if split == "train" and kind != "misinfo":
+        if split == "train":
             items = [q for q in items if q.lang == "en"]
+        if split == "crosslingual" and not items:  # subjects trained in every language: their non-English questions
+            items = [q for q in trained if q.lang != "en"]
         row[f"forgot_{split}"], row[f"gibberish_{split}"] = forgotten_rate(model, tok, items, kind)
     row["retain_before"], row["retain_after"] = before, retain_accuracy(model, tok, retain)
     row["timings_ms"] = outcome.timings_ms

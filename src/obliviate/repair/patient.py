@@ -89,6 +89,7 @@ class Patient:
     max_retain_changed: float = 0.05
     max_attempts: int = 3
     covariance_texts: list[str] | None = None
+    answer_tokens: int = 24  # verification reads this many tokens of each answer
     _context: StampContext | None = field(default=None, repr=False)
 
     def context(self, refusal_answer: str) -> StampContext:
@@ -102,7 +103,7 @@ class Patient:
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         questions = plan.probes + plan.paraphrases + plan.crosslingual + list(retain_before)
-        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=24)))
+        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
 
         def forgotten(q: str) -> bool:
             a = answers[q]
@@ -135,7 +136,7 @@ class Patient:
         clock = time.perf_counter()
         ctx = self.context(plan.refusal_answer)
         retain_qs = [q for q in plan.retain[:48]]
-        retain_before = dict(zip(retain_qs, ask(self.model, self.tokenizer, retain_qs, max_new_tokens=24)))
+        retain_before = dict(zip(retain_qs, ask(self.model, self.tokenizer, retain_qs, max_new_tokens=self.answer_tokens)))
         misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
         timings["prepare"] = (time.perf_counter() - clock) * 1000
         request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
