@@ -66,6 +66,8 @@ def load(
     local = Path(source).is_dir()
     if not local and (Path(source).exists() or source.startswith((".", "/", "~"))):
         raise FileNotFoundError(f"{source} is not a model directory")
+    if local and not (Path(source) / "config.json").exists():
+        raise FileNotFoundError(f"{source} does not hold a Hugging Face model (no config.json)")
     try:
         tokenizer = load_tokenizer(source)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=_dtype(dtype))
