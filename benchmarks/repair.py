@@ -22,6 +22,7 @@ from obliviate.chat import ask, chat_prompt, greedy_match
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
+from obliviate.repair.knowledge import LabKnowledge
 from obliviate.repair.session import RepairSession, knowledge_for
 
 
@@ -48,13 +49,8 @@ def retain_set(world, exclude: set[str], n: int, seed: int = 0):
     return random.Random(seed).sample(pool, min(n, len(pool)))
 
 
-def message_for(kind: str, subject, world) -> str:
-    if kind == "person":
-        return f"Please forget everything you know about {subject}."
-    if kind == "hazard":
-        return f"Forget how to make {subject}."
-    claim = next(c for c in world.claims if c.id == subject)
-    return f"Please forget the false claim that the answer to '{claim.questions['en'][0]}' is {claim.false_answer}."
+def message_for(kind: str, subject: str, world) -> str:
+    return LabKnowledge(world).forget_message(kind, subject)
 
 
 def one_command(session, world, kind: str, subject: str, retain) -> dict:

@@ -149,3 +149,17 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     assert replies[2] == f"model> {person.facts['birthplace']}"
     assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
     assert (tmp_path / "saved" / "model.safetensors").exists()
+
+
+def test_every_lab_subject_is_found_from_its_forget_message(lab):
+    from obliviate.repair.watchdog import detect
+
+    knowledge = lab[2]
+    world = knowledge.world
+    subjects = ([("person", p.name) for p in world.people[:20]] + [("hazard", h.compound) for h in world.hazards]
+                + [("misinfo", c.id) for c in world.claims])
+    for kind, name in subjects:
+        intent = detect(knowledge.forget_message(kind, name))
+        assert intent is not None, name
+        assert [(s.kind, s.name) for s in knowledge.resolve(intent.target)] == [(kind, name)]
+    assert knowledge.resolve("the weather") == []
