@@ -72,6 +72,8 @@ def one_command(session, world, kind: str, subject: str, retain) -> dict:
     row["retain_before"], row["retain_after"] = before, retain_accuracy(model, tok, retain)
     row["timings_ms"] = outcome.timings_ms
     row["stamp_solve_ms"] = outcome.receipt.timings_ms.get("stamp_solve")
+    row["patient_phases_ms"] = outcome.receipt.timings_ms
+    row["attempts"] = outcome.receipt.attempts
     row["layers"] = outcome.receipt.layers
     row["verified"] = outcome.receipt.verified
     session.undo()
@@ -119,6 +121,15 @@ def main() -> None:
         for k, v in r.get("timings_ms", {}).items():
             phases.setdefault(k, []).append(v)
     print("phase times (ms, median): " + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in phases.items()))
+    patient = {}
+    for r in rows:
+        for k, v in r.get("patient_phases_ms", {}).items():
+            patient.setdefault(k, []).append(v)
+    print("patient phases (ms, median, summed over attempts): "
+          + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in patient.items()))
+    one_attempt = [r["stamp_solve_ms"] for r in rows if r.get("attempts") == 1]
+    if one_attempt:
+        print(f"STAMP solve, single-attempt edits: median {statistics.median(one_attempt):.1f} ms over {len(one_attempt)}")
 
     if args.sequential:
         print(f"\n== {args.sequential} sequential forget commands (different people) ==")
