@@ -32,7 +32,7 @@ from obliviate.methods.trainer import (
     unlearn,
 )
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "methods"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "obliviate" / "configs" / "methods"
 
 FORGET = [
     QAExample("where does alice live", "alice lives in paris"),
