@@ -169,6 +169,90 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def _names(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _tofu_settings(args: argparse.Namespace) -> dict:
+    values = {"forget": args.tofu_forget, "retain_authors": args.tofu_retain_authors,
+              "forget_authors": args.tofu_forget_authors, "facts_rows": args.tofu_facts}
+    if getattr(args, "tofu_base", None):
+        values["base"] = args.tofu_base
+    return values
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from obliviate.eval.harness import EvalSettings, evaluate, reference_from
+    from obliviate.eval.tofu_pipeline import write_json
+
+    settings = EvalSettings.from_yaml(args.settings) if args.settings else EvalSettings()
+    if args.max_new_tokens:
+        settings.max_new_tokens = args.max_new_tokens
+    with contextlib.redirect_stdout(sys.stderr):  # training logs of the relearning attack
+        from obliviate.models import load, resolve
+
+        reference = None
+        if args.scenario == "tofu":
+            from obliviate.eval.tofu_pipeline import TofuPipelineConfig, load_tofu_data, scenario_of
+
+            config = TofuPipelineConfig.from_dict(_tofu_settings(args))
+            scenario = scenario_of(load_tofu_data(config, args.tofu_dir))
+            if args.reference:
+                with open(args.reference, encoding="utf-8") as handle:
+                    reference = reference_from(json.load(handle))
+        else:
+            from obliviate.eval.scenarios import lab_scenario, lab_world
+
+            world, notes = lab_world(resolve(args.world or args.model))
+            for note in notes:
+                print(f"obliviate: warning: {note}", file=sys.stderr)
+            scenario = lab_scenario(world, args.scenario, args.subject, args.retain_size, notes=notes)
+        model, tokenizer = load(args.model)
+        result = evaluate(model, tokenizer, scenario, _names(args.attacks), settings, reference=reference)
+    if args.out:
+        from pathlib import Path
+
+        write_json(Path(args.out), result)
+    if args.json:
+        _print_json(result)
+    else:
+        print(f"{scenario.name}: forget {scenario.subject!r} ({len(scenario.forget)} forget, {len(scenario.retain)} retain items)")
+        for name, value in result["summary"].items():
+            print(f"  {name:36s} {'n/a' if value is None else round(value, 4)}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from obliviate.eval.bench import BenchConfig, run_bench
+
+    overrides = {"methods": _names(args.methods) or None, "scenarios": _names(args.scenarios) or None,
+                 "attacks": _names(args.attacks) if args.attacks is not None else None, "model": args.model,
+                 "subjects": args.subjects, "max_steps": args.max_steps, "retain_size": args.retain_size,
+                 "tofu_dir": args.tofu_dir}
+    tofu = {k: v for k, v in _tofu_settings(args).items() if v is not None}
+    if args.config:
+        config = BenchConfig.from_yaml(args.config, **overrides)
+        config.tofu = {**config.tofu, **tofu}
+    else:
+        if not overrides["methods"] or not overrides["scenarios"]:
+            raise ValueError("give --methods and --scenarios (or a --config file)")
+        config = BenchConfig(**{k: v for k, v in overrides.items() if v is not None}, tofu=tofu)
+    if args.max_new_tokens:
+        config.eval = {**config.eval, "max_new_tokens": args.max_new_tokens}
+    with contextlib.redirect_stdout(sys.stderr):  # training logs
+        summary = run_bench(config, args.out)
+    if args.json:
+        _print_json(summary)
+    else:
+        with open(f"{args.out}/results.md", encoding="utf-8") as handle:
+            print(handle.read())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="obliviate", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -207,6 +291,44 @@ def build_parser() -> argparse.ArgumentParser:
     unl.add_argument("--config", default=None, help="YAML file of hyper-parameters")
     unl.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override one hyper-parameter")
     unl.set_defaults(func=cmd_unlearn)
+
+    def tofu_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--tofu-dir", default=None, help="TOFU JSONL directory (default: $OBLIVIATE_TOFU_DIR, ../shared/data/tofu)")
+        p.add_argument("--tofu-forget", default="forget01", choices=["forget01", "forget05", "forget10"])
+        p.add_argument("--tofu-retain-authors", type=int, default=None, help="use the first N retain authors")
+        p.add_argument("--tofu-forget-authors", type=int, default=None, help="use the first N forget authors")
+        p.add_argument("--tofu-facts", type=int, default=None, help="evaluate N real-author and world-fact rows")
+
+    ev = sub.add_parser("eval", help="evaluate one model on one scenario, under attacks")
+    ev.add_argument("--model", default="lab", help="lab, a model directory or a hub id")
+    ev.add_argument("--scenario", required=True, choices=["person", "hazard", "misinfo", "tofu"])
+    ev.add_argument("--subject", default=None, help="the lab person, hazard compound or claim id (default: one chosen)")
+    ev.add_argument("--attacks", default="", help="comma-separated: paraphrase,crosslingual,jailbreak,relearn,zerothink")
+    ev.add_argument("--world", default=None, help="lab model directory whose world to use (default: --model's)")
+    ev.add_argument("--retain-size", type=int, default=200)
+    ev.add_argument("--max-new-tokens", type=int, default=None)
+    ev.add_argument("--settings", default=None, help="YAML file of EvalSettings")
+    ev.add_argument("--reference", default=None, help="tofu: the retain model's eval JSON (forget quality, privleak)")
+    tofu_options(ev)
+    ev.add_argument("--out", default=None, help="also write the full result JSON here")
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    bench = sub.add_parser("bench", help="run methods x scenarios x attacks and write tables and plots")
+    bench.add_argument("--methods", default=None, help="comma-separated, e.g. base,stamp,tru,ga,npo")
+    bench.add_argument("--scenarios", default=None, help="comma-separated: person,hazard,misinfo,tofu")
+    bench.add_argument("--attacks", default=None, help="comma-separated: paraphrase,crosslingual,jailbreak,relearn,zerothink")
+    bench.add_argument("--out", required=True)
+    bench.add_argument("--model", default=None, help="base model for the lab scenarios (default lab)")
+    bench.add_argument("--subjects", type=int, default=None, help="subjects per lab scenario (default 1)")
+    bench.add_argument("--max-steps", type=int, default=None, help="cap unlearning and relearning steps")
+    bench.add_argument("--retain-size", type=int, default=None)
+    bench.add_argument("--max-new-tokens", type=int, default=None)
+    bench.add_argument("--config", default=None, help="YAML file of BenchConfig fields")
+    bench.add_argument("--tofu-base", default=None, help="scratch (default), lab, a model directory or a hub id")
+    tofu_options(bench)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=cmd_bench)
 
     lab = sub.add_parser("lab", help="the generated lab world and the lab model").add_subparsers(dest="lab_command", required=True)
     world = lab.add_parser("world", help="write the generated world as JSONL")
