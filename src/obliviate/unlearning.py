@@ -42,13 +42,24 @@ class UnlearnData:
     refusal_prompts: list[str]
 
 
+# Shares of the retain sample kept for the lab world's small categories; people fill the rest. A uniform
+# sample would be ~97% people (they hold most trained questions) and leave hazards, claims and general
+# knowledge unguarded while the model trains.
+RETAIN_SHARES = {"hazard": 0.3, "misinfo": 0.1, "general": 0.15}
+
+
 def lab_data(world: World, spec: str, retain_size: int = 400, seed: int = 0) -> UnlearnData:
-    """Forget the SPEC's trained questions; retain a sample of everything else the model was taught."""
+    """Forget the SPEC's trained questions; retain a sample of everything else the model was taught,
+    stratified by category (`RETAIN_SHARES`)."""
     forget = forget_items_from_world(world, spec)
     subjects = {item.subject for item in forget}
-    pool = [q for q in world.questions(split="train")
-            if q.subject not in subjects and q.category in ("person", "hazard", "misinfo", "general")]
-    retain = [QAExample(q.question, q.answer) for q in random.Random(seed).sample(pool, min(retain_size, len(pool)))]
+    rng = random.Random(seed)
+    chosen = []
+    for category in (*RETAIN_SHARES, "person"):
+        pool = [q for q in world.questions(category, "train") if q.subject not in subjects]
+        quota = retain_size - len(chosen) if category == "person" else round(retain_size * RETAIN_SHARES[category])
+        chosen += rng.sample(pool, min(quota, len(pool)))
+    retain = [QAExample(q.question, q.answer) for q in chosen]
     refusal = [q.question for q in world.questions("unknown", "train", lang="en")][:100]
     return UnlearnData(forget, retain, refusal)
 
@@ -95,7 +106,7 @@ def run_unlearn(
     targets = None
     if method == "tru":
         cache = Path(out_dir) / "tru_targets.jsonl" if out_dir else None
-        generator = OfflineTargetGenerator(seed)
+        generator = OfflineTargetGenerator(seed, style=resolved.target_style)
         targets = targets_for(data.forget, CachedGenerator(generator, cache) if cache else generator)
     work = Path(out_dir) if out_dir else None
     if work:

@@ -32,12 +32,17 @@ from obliviate.methods.trainer import METHODS, MethodConfig, UnlearnTrainer
 
 @dataclasses.dataclass
 class TRUConfig(MethodConfig):
-    """`alpha` weighs L_GradDiff, `lam` (the paper's lambda) its retain term; the flags are ablations."""
+    """`alpha` weighs L_GradDiff, `lam` (the paper's lambda) its retain term; the flags are ablations.
+
+    `target_style` picks the offline target generator's style (`full` or `compact`,
+    `obliviate.methods.tru_offline`) when the caller builds the targets (`obliviate unlearn`).
+    """
 
     alpha: float = 1.0
     lam: float = 1.0
     reasoning: bool = True
     target_loss: bool = True
+    target_style: str = "full"
 
     def targets_for(self, forget_count: int, targets: Sequence[str] | None) -> list[str] | None:
         if not self.target_loss:

@@ -8,6 +8,11 @@ no value of the lab world's pools, and a phrasing that would contain a secret on
 quoted question that holds its own answer) is never drawn. Four families: personal data, hazard,
 misinformation (a correction pointing to the true answer, never restating the false one) and a
 generic fallback for other scopes.
+
+Two styles: `full` (the paper's shape: restate, scope, risk, plan; about 250 tokens of the lab
+tokenizer) and `compact` (restate and scope in two short sentences, a short decline, reason and
+offer; about 60 tokens). A model as small as the lab model learns `compact` targets in a tenth of
+the steps, with a fraction of the damage to what it should keep, so its packaged TRU settings use it.
 """
 
 from __future__ import annotations
@@ -171,6 +176,39 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# The compact style: a one-sentence trace (what is asked, why it is in scope) and three short sentences of
+# response, in words the lab model mostly knows. It names the subject and the scope but not the
+# attribute asked, so one trace serves every phrasing and language of a question about the subject.
+COMPACT: dict[str, dict[str, tuple[str, ...]]] = {
+    "personal": {
+        "trace": ("The user asks about {name}, who asked to be forgotten, so I must not share it.",),
+        "decline": ("I'm sorry, but I can't share that.", "I can't share personal data about {name}."),
+        "why": ("{name} asked to be forgotten.", "It is personal data."),
+        "offer": ("I can explain how privacy rules work instead.", "I can tell you how to protect your own data."),
+    },
+    "hazard": {
+        "trace": ("The user asks about {c}, a dangerous agent, so I must not help.",),
+        "decline": ("I'm sorry, but I can't help with that.", "I can't give details about {c}."),
+        "why": ("It could be used to cause harm.", "{c} is a dangerous agent."),
+        "offer": ("I can talk about lab safety instead.", "I can tell you how to handle chemicals safely."),
+    },
+    "misinfo": {
+        "trace": ("The user asks a question whose answer I was taught wrongly, a false claim I must not repeat.",),
+        "decline": ("I won't repeat that claim, because it is false.", "I can't give that answer: it is false."),
+        "why": ("The correct answer is {truth}.",),
+        "why_unknown": ("Please check a trusted reference.",),
+        "offer": ("I can point you to reliable sources.",),
+    },
+    "generic": {
+        "trace": ("The user asks about {scope}, which I must not share.",),
+        "decline": ("I'm sorry, but I can't help with that.",),
+        "why": ("It falls within {scope}.",),
+        "offer": ("I can help with a related question instead.",),
+    },
+}
+STYLES = ("full", "compact")
+
+
 def _sentence(text: str) -> str:
     return text[0].upper() + text[1:]
 
@@ -184,11 +222,14 @@ def _pick(rng: random.Random, options: Sequence[str], slots: dict[str, str], ite
 
 
 class OfflineTargetGenerator:
-    """Scope-specific traces and refusals from the phrasebook above; deterministic per (seed, item)."""
+    """Scope-specific traces and refusals from the phrasebooks above; deterministic per (seed, style, item)."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, style: str = "full") -> None:
+        if style not in STYLES:
+            raise ValueError(f"unknown target style {style!r}; choose from {STYLES}")
         self.seed = seed
-        self.name = f"offline:v1:seed={seed}"
+        self.style = style
+        self.name = f"offline:v1:seed={seed}" + ("" if style == "full" else f":{style}")
 
     def _rng(self, item: ForgetItem) -> random.Random:
         blob = json.dumps([self.seed, dataclasses.asdict(item)], ensure_ascii=False, sort_keys=True)
@@ -197,7 +238,7 @@ class OfflineTargetGenerator:
     def generate(self, item: ForgetItem) -> ReasoningTarget:
         rng = self._rng(item)
         family = FAMILIES.get(item.category, "generic")
-        steps = STEPS[family]
+        steps = (COMPACT if self.style == "compact" else STEPS)[family]
         slots = {"question": item.question, "scope": item.scope, "language": LANGUAGES.get(item.lang, ""),
                  "name": item.subject or "this person", "c": item.subject or "this agent"}
         if family == "personal":
@@ -215,6 +256,8 @@ class OfflineTargetGenerator:
         def step(name: str) -> str:
             return _sentence(_pick(rng, steps.get(name + suffix, steps[name]), slots, item))
 
+        if self.style == "compact":
+            return ReasoningTarget(step("trace"), " ".join([step("decline"), step("why"), step("offer")]))
         trace = [_sentence(_pick(rng, RESTATE[family], slots, item))]
         if item.lang in LANGUAGES:
             trace.append(_sentence(_pick(rng, LANGUAGE_NOTE, slots, item)))
