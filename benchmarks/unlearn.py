@@ -19,8 +19,10 @@ data (`obliviate.unlearning.lab_data`), and is measured on:
   passes (reference-model passes and no-grad passes such as LUNAR's direction probe do not
   count), per second of that same call. Methods that run several forwards per step (forget,
   retain, target) count each of them. The ratio is to `finetune`, plain supervised fine-tuning
-  of the same model, with the same batch size and settings, on the same sequences TRU trains on
-  (every forget pair, reasoning target and retain pair it sees), measured in the same run.
+  of the same model (batch 8, 120 steps, bf16, like TRU) on TRU's reasoning targets (question ->
+  `<think>trace</think>refusal`), measured in the same run. Those are the longest sequences any
+  method trains on, so the reference is the most efficient per token: methods that also run
+  short forget/retain passes (TRU included) pay for them in the ratio.
 
     python benchmarks/unlearn.py [--model lab] [--methods tru,ga,...] [--threads 1] [--json out.json]
 """
@@ -51,7 +53,8 @@ from obliviate.methods.data import QAExample
 from obliviate.methods.tru_offline import OfflineTargetGenerator
 from obliviate.methods.tru_targets import THINK_CLOSE, THINK_OPEN, leaked, targets_for
 from obliviate.models import load, resolve
-from obliviate.unlearning import UnlearnData, lab_data, run_unlearn
+from obliviate.methods.trainer import load_config
+from obliviate.unlearning import UnlearnData, lab_config_path, lab_data, run_unlearn
 
 METHODS = ("tru", "ga", "graddiff", "kl", "npo", "simnpo", "idkdpo", "rmu", "wga", "lunar")
 RETAIN_EVAL = {"person": 120, "hazard": 80, "general": 60, "misinfo": 40}
@@ -141,11 +144,10 @@ class TokenCounter:
 
 
 def finetune_data(data: UnlearnData, seed: int = 0) -> UnlearnData:
-    """Every sequence TRU trains on, as plain question/answer pairs: forget, reasoning targets, retain."""
-    targets = targets_for(data.forget, OfflineTargetGenerator(seed))
-    examples = ([QAExample(i.question, i.answer) for i in data.forget]
-                + [QAExample(i.question, t) for i, t in zip(data.forget, targets)] + list(data.retain))
-    return UnlearnData(examples, [], data.refusal_prompts)
+    """TRU's reasoning targets as plain question/answer pairs: the sequences that carry most of its tokens."""
+    style = load_config("tru", lab_config_path("tru")).target_style
+    targets = targets_for(data.forget, OfflineTargetGenerator(seed, style=style))
+    return UnlearnData([QAExample(i.question, t) for i, t in zip(data.forget, targets)], [], data.refusal_prompts)
 
 
 def run_method(base: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: UnlearnData, method: str,

@@ -45,7 +45,7 @@ class UnlearnData:
 # Shares of the retain sample kept for the lab world's small categories; people fill the rest. A uniform
 # sample would be ~97% people (they hold most trained questions) and leave hazards, claims and general
 # knowledge unguarded while the model trains.
-RETAIN_SHARES = {"hazard": 0.3, "misinfo": 0.1, "general": 0.15}
+RETAIN_SHARES = {"hazard": 0.15, "misinfo": 0.1, "general": 0.15}
 
 
 def lab_data(world: World, spec: str, retain_size: int = 400, seed: int = 0) -> UnlearnData:
