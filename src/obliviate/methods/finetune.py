@@ -20,13 +20,6 @@ from obliviate.methods.trainer import METHODS, UnlearnTrainer
 class FineTune(UnlearnTrainer):
     """Minimise the mean per-token answer NLL of each example."""
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+    def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         examples = inputs["forget"]
-        loss = mean_nll(self.logits(model, examples), examples["labels"]).mean()
-        return (loss, None) if return_outputs else loss
+        return mean_nll(self.logits(model, examples), examples["labels"]).mean()

@@ -19,13 +19,6 @@ from obliviate.methods.trainer import METHODS, UnlearnTrainer
 class GradientAscent(UnlearnTrainer):
     """Loss = -mean forget NLL (per-token mean per sequence, averaged over the batch)."""
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+    def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         forget = inputs["forget"]
-        loss = -mean_nll(self.logits(model, forget), forget["labels"]).mean()
-        return (loss, None) if return_outputs else loss
+        return -mean_nll(self.logits(model, forget), forget["labels"]).mean()

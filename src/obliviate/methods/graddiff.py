@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from obliviate.methods.losses import graddiff_loss, mean_nll
-from obliviate.methods.trainer import METHODS, MethodConfig, UnlearnTrainer
+from obliviate.methods.losses import mean_nll
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer, MethodConfig
 
 
 @dataclasses.dataclass
@@ -21,24 +21,11 @@ class GradDiffConfig(MethodConfig):
 
 
 @METHODS.register("graddiff")
-class GradDiff(UnlearnTrainer):
+class GradDiff(ForgetRetainTrainer):
     """Loss = -gamma * forget NLL + alpha * retain NLL (per-token means per sequence)."""
 
     config_class = GradDiffConfig
-    needs_retain = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
-        loss = graddiff_loss(
-            mean_nll(self.logits(model, forget), forget["labels"]),
-            mean_nll(self.logits(model, retain), retain["labels"]),
-            self.hparams.gamma,
-            self.hparams.alpha,
-        )
-        return (loss, None) if return_outputs else loss
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
+        return -mean_nll(self.logits(model, forget), forget["labels"]).mean()

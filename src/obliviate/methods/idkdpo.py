@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from obliviate.methods.graddiff import GradDiffConfig
-from obliviate.methods.losses import dpo_loss, mean_nll, sequence_nll
-from obliviate.methods.trainer import METHODS, UnlearnTrainer
+from obliviate.methods.losses import dpo_loss, sequence_nll
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer
 
 DEFAULT_IDK_ANSWERS = (
     "I don't know.",
@@ -40,29 +40,19 @@ class IdkDPOConfig(GradDiffConfig):
 
 
 @METHODS.register("idkdpo")
-class IdkDPO(UnlearnTrainer):
+class IdkDPO(ForgetRetainTrainer):
     """Loss = gamma * DPO(win = refusal target, lose = true answer) + alpha * retain NLL."""
 
     config_class = IdkDPOConfig
-    needs_retain = True
     needs_reference = True
     uses_targets = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        win, lose, retain = inputs["target"], inputs["forget"], inputs["retain"]
-        preference = dpo_loss(
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        win, lose = inputs["target"], inputs["forget"]
+        return dpo_loss(
             -sequence_nll(self.logits(model, win), win["labels"]),
             -sequence_nll(self.reference_logits(win), win["labels"]),
             -sequence_nll(self.logits(model, lose), lose["labels"]),
             -sequence_nll(self.reference_logits(lose), lose["labels"]),
             self.hparams.beta,
         )
-        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
-        loss = self.hparams.gamma * preference + self.hparams.alpha * retain_nll
-        return (loss, None) if return_outputs else loss

@@ -21,7 +21,7 @@ from obliviate.chat import chat_prompt, pad_batch
 from obliviate.hooks import down_proj_path, down_proj_weight, get_module, layer_path
 from obliviate.methods.data import pad_token_id
 from obliviate.methods.losses import IGNORE_INDEX, activation_mse, lunar_target, refusal_direction
-from obliviate.methods.trainer import METHODS, MethodConfig, UnlearnTrainer, module_io
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer, MethodConfig, Part, module_io
 
 
 @dataclasses.dataclass
@@ -62,12 +62,11 @@ def last_prompt_activations(
 
 
 @METHODS.register("lunar")
-class Lunar(UnlearnTrainer):
+class Lunar(ForgetRetainTrainer):
     """Loss = MSE(down_proj(k_f), W0 k_f + coeff*direction) on forget prompt tokens
     + retain_weight * MSE(down_proj(k_r), W0 k_r) on retain tokens; only that weight trains."""
 
     config_class = LunarConfig
-    needs_retain = True
     supports_lora = False
 
     def __init__(self, **kwargs: Any) -> None:
@@ -91,22 +90,19 @@ class Lunar(UnlearnTrainer):
             last_prompt_activations(self.model, tokenizer, block, self.train_dataset.forget_questions),
         )
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
         keys, outputs = module_io(model, self.down_proj, forget, stop=model is self.model)
         target = lunar_target(self._original_output(keys), self.direction, self.hparams.coeff)
         prompt_tokens = forget["attention_mask"].bool() & (forget["labels"] == IGNORE_INDEX)
-        forget_loss = activation_mse(outputs, target, prompt_tokens)
+        return activation_mse(outputs, target, prompt_tokens)
+
+    def retain_loss(self, model: nn.Module, retain: Part) -> torch.Tensor:
         keys, outputs = module_io(model, self.down_proj, retain, stop=model is self.model)
-        retain_loss = activation_mse(outputs, self._original_output(keys), retain["attention_mask"].bool())
-        loss = forget_loss + self.hparams.retain_weight * retain_loss
-        return (loss, None) if return_outputs else loss
+        return activation_mse(outputs, self._original_output(keys), retain["attention_mask"].bool())
+
+    def loss_weights(self) -> tuple[float, float]:
+        return 1.0, self.hparams.retain_weight
 
     def _original_output(self, keys: torch.Tensor) -> torch.Tensor:
         """What the down-projection returned for `keys` before training."""

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from obliviate.methods.graddiff import GradDiffConfig
-from obliviate.methods.losses import mean_nll, npo_loss, sequence_nll
-from obliviate.methods.trainer import METHODS, UnlearnTrainer
+from obliviate.methods.losses import npo_loss, sequence_nll
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer
 
 
 @dataclasses.dataclass
@@ -25,26 +25,16 @@ class NPOConfig(GradDiffConfig):
 
 
 @METHODS.register("npo")
-class NPO(UnlearnTrainer):
+class NPO(ForgetRetainTrainer):
     """Loss = gamma * NPO(log P(y_f|x_f) vs reference, summed over tokens) + alpha * retain NLL."""
 
     config_class = NPOConfig
-    needs_retain = True
     needs_reference = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
-        forget_loss = npo_loss(
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
+        return npo_loss(
             -sequence_nll(self.logits(model, forget), forget["labels"]),
             -sequence_nll(self.reference_logits(forget), forget["labels"]),
             self.hparams.beta,
         )
-        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
-        loss = self.hparams.gamma * forget_loss + self.hparams.alpha * retain_nll
-        return (loss, None) if return_outputs else loss

@@ -15,7 +15,7 @@ from torch import nn
 
 from obliviate.hooks import down_proj_path, get_module, layer_path, num_layers
 from obliviate.methods.losses import activation_mse, rmu_control_vector
-from obliviate.methods.trainer import METHODS, MethodConfig, UnlearnTrainer, module_io
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer, MethodConfig, Part, module_io
 
 
 @dataclasses.dataclass
@@ -30,11 +30,10 @@ class RMUConfig(MethodConfig):
 
 
 @METHODS.register("rmu")
-class RMU(UnlearnTrainer):
+class RMU(ForgetRetainTrainer):
     """Loss = MSE(h_forget, c) + alpha * MSE(h_retain, h_retain of the frozen copy), over real tokens."""
 
     config_class = RMUConfig
-    needs_retain = True
     needs_reference = True
     supports_lora = False
 
@@ -56,20 +55,17 @@ class RMU(UnlearnTrainer):
             parameter.requires_grad_(id(parameter) in trained)
         self.control = rmu_control_vector(self.model.config.hidden_size, hp.steering_coeff, hp.seed)
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
         _, forget_act = module_io(model, self.steered, forget, stop=model is self.model)
         control = self.control.to(forget_act.device)
-        forget_loss = activation_mse(forget_act, control, forget["attention_mask"].bool())
+        return activation_mse(forget_act, control, forget["attention_mask"].bool())
+
+    def retain_loss(self, model: nn.Module, retain: Part) -> torch.Tensor:
         _, retain_act = module_io(model, self.steered, retain, stop=model is self.model)
         with torch.no_grad():
             _, frozen_act = module_io(self.reference, self.reference_steered, retain)
-        retain_loss = activation_mse(retain_act, frozen_act, retain["attention_mask"].bool())
-        loss = forget_loss + self.hparams.alpha * retain_loss
-        return (loss, None) if return_outputs else loss
+        return activation_mse(retain_act, frozen_act, retain["attention_mask"].bool())
+
+    def loss_weights(self) -> tuple[float, float]:
+        return 1.0, self.hparams.alpha

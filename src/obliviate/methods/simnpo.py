@@ -10,7 +10,7 @@ from torch import nn
 
 from obliviate.methods.graddiff import GradDiffConfig
 from obliviate.methods.losses import mean_nll, simnpo_loss
-from obliviate.methods.trainer import METHODS, UnlearnTrainer
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer
 
 
 @dataclasses.dataclass
@@ -22,23 +22,13 @@ class SimNPOConfig(GradDiffConfig):
 
 
 @METHODS.register("simnpo")
-class SimNPO(UnlearnTrainer):
+class SimNPO(ForgetRetainTrainer):
     """Loss = gamma * SimNPO(mean forget NLL) + alpha * retain NLL."""
 
     config_class = SimNPOConfig
-    needs_retain = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
-        forget_loss = simnpo_loss(
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
+        return simnpo_loss(
             mean_nll(self.logits(model, forget), forget["labels"]), self.hparams.beta, self.hparams.delta
         )
-        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
-        loss = self.hparams.gamma * forget_loss + self.hparams.alpha * retain_nll
-        return (loss, None) if return_outputs else loss

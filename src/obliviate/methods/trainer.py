@@ -1,10 +1,11 @@
 """One entry point, `unlearn(...)`, for every training-based unlearning method.
 
-Each method is a `transformers.Trainer` subclass that overrides only `compute_loss` (and
-`__init__` for its hyper-parameters), so Accelerate, DeepSpeed and FSDP scale it without code of
-our own, as in OpenUnlearning. This module holds what the methods share: the base trainer (with
-the frozen reference model some losses need), the method registry, the hyper-parameter
-dataclasses' YAML loading, and the run itself (training arguments, optional LoRA, logs).
+Each method is a `transformers.Trainer` subclass that states only its loss (and `__init__` for
+its hyper-parameters), so Accelerate, DeepSpeed and FSDP scale it without code of our own, as in
+OpenUnlearning. This module holds what the methods share: the base trainers (with the frozen
+reference model some losses need, and the weighted forget + retain sum most losses are), the
+method registry, the hyper-parameter dataclasses' YAML loading, and the run itself (training
+arguments, optional LoRA, logs).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 
 from obliviate.hooks import add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
+from obliviate.methods.losses import mean_nll
 from obliviate.registry import Registry
 
 ConfigT = TypeVar("ConfigT", bound="MethodConfig")
@@ -179,7 +181,7 @@ def _write_atomically(path: Path, text: str) -> None:
 class UnlearnTrainer(Trainer):
     """A Trainer whose batches are `{"forget", "retain", "target"}` parts (see `methods.data`).
 
-    Subclasses set the class attributes below and override `compute_loss`. When
+    Subclasses set the class attributes below and state their loss in `objective`. When
     `needs_reference` is set, `self.reference` is a frozen copy of the starting model (eval mode,
     no gradients) for losses measured against it.
     """
@@ -200,6 +202,21 @@ class UnlearnTrainer(Trainer):
             self.reference = copy.deepcopy(self.model).eval()
             self.reference.requires_grad_(False)
 
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+        """The Trainer's hook: the method's `objective` (there are no model outputs to return)."""
+        loss = self.objective(model, inputs)
+        return (loss, None) if return_outputs else loss
+
+    def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        """The loss `model` minimises on one `{"forget", "retain", "target"}` batch."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its objective")
+
     @staticmethod
     def logits(model: nn.Module, part: Part) -> torch.Tensor:
         """Logits of `model` on one batch part."""
@@ -211,6 +228,34 @@ class UnlearnTrainer(Trainer):
             raise RuntimeError(f"{type(self).__name__} has no reference model (needs_reference is False)")
         with torch.no_grad():
             return self.logits(self.reference, part)
+
+
+class ForgetRetainTrainer(UnlearnTrainer):
+    """A method whose loss is forget_weight * forget_loss + retain_weight * retain_loss.
+
+    Subclasses state their forget objective in `forget_loss`; the retain term is the retain
+    answers' mean NLL unless they override `retain_loss` (KL, RMU, LUNAR). The weights are the
+    config's `gamma` and `alpha` (OpenUnlearning's names) unless `loss_weights` says otherwise.
+    """
+
+    needs_retain = True
+
+    def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget_weight, retain_weight = self.loss_weights()
+        forget_loss = self.forget_loss(model, inputs)
+        return forget_weight * forget_loss + retain_weight * self.retain_loss(model, inputs["retain"])
+
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        """The forget term on the whole batch (some methods also read its `target` part)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define its forget loss")
+
+    def retain_loss(self, model: nn.Module, retain: Part) -> torch.Tensor:
+        """Mean per-token answer NLL on the retain part, averaged over its sequences."""
+        return mean_nll(self.logits(model, retain), retain["labels"]).mean()
+
+    def loss_weights(self) -> tuple[float, float]:
+        """(forget weight, retain weight)."""
+        return self.hparams.gamma, self.hparams.alpha
 
 
 class _StopForward(Exception):

@@ -73,13 +73,7 @@ class TRU(UnlearnTrainer):
         if not self.hparams.target_loss and self.hparams.alpha == 0:
             raise ValueError("tru with target_loss false and alpha 0 has nothing to train")
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
+    def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         hp: TRUConfig = self.hparams
         terms = []
         if hp.target_loss:
@@ -94,5 +88,4 @@ class TRU(UnlearnTrainer):
                 alpha=hp.lam,
             )
             terms.append(hp.alpha * graddiff)
-        loss = torch.stack(terms).sum()
-        return (loss, None) if return_outputs else loss
+        return torch.stack(terms).sum()

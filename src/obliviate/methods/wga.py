@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from obliviate.methods.graddiff import GradDiffConfig
-from obliviate.methods.losses import mean_nll, token_log_probs, wga_loss
-from obliviate.methods.trainer import METHODS, UnlearnTrainer
+from obliviate.methods.losses import token_log_probs, wga_loss
+from obliviate.methods.trainer import METHODS, ForgetRetainTrainer
 
 
 @dataclasses.dataclass
@@ -21,22 +21,12 @@ class WGAConfig(GradDiffConfig):
 
 
 @METHODS.register("wga")
-class WeightedGradientAscent(UnlearnTrainer):
+class WeightedGradientAscent(ForgetRetainTrainer):
     """Loss = gamma * mean_t p(y_t)^beta log p(y_t) on forget tokens + alpha * retain NLL."""
 
     config_class = WGAConfig
-    needs_retain = True
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, Any],
-        return_outputs: bool = False,
-        num_items_in_batch: Any = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, None]:
-        forget, retain = inputs["forget"], inputs["retain"]
+    def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
+        forget = inputs["forget"]
         token_logp, mask = token_log_probs(self.logits(model, forget), forget["labels"])
-        retain_nll = mean_nll(self.logits(model, retain), retain["labels"]).mean()
-        forget_loss = wga_loss(token_logp, mask, self.hparams.beta)
-        loss = self.hparams.gamma * forget_loss + self.hparams.alpha * retain_nll
-        return (loss, None) if return_outputs else loss
+        return wga_loss(token_logp, mask, self.hparams.beta)
