@@ -8,9 +8,7 @@ the `ChatBackend` protocol only, so tests can pass a fake and users can pick any
 from __future__ import annotations
 
 import ast
-import hashlib
 import json
-import logging
 import os
 import urllib.error
 import urllib.request
@@ -22,10 +20,9 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import generate
+from obliviate.jsonl_cache import JsonlCache, cache_key
 
 Messages = Sequence[dict[str, str]]
-
-log = logging.getLogger(__name__)
 
 _ROLES = {"system", "user", "assistant"}
 
@@ -207,8 +204,7 @@ class CachedChat:
     """Replays replies from a JSONL file so judges and generators never pay twice for one question.
 
     Each line is `{"key", "reply"}`; the key hashes the backend name, messages, max_tokens and
-    temperature. A line is written with one `write` to a file opened in append mode, so a crash
-    leaves at most one truncated last line, which is skipped (with a warning) on the next load.
+    temperature. Writing and crash recovery are `obliviate.jsonl_cache.JsonlCache`'s.
     """
 
     def __init__(self, backend: ChatBackend, path: str | os.PathLike, namespace: str | None = None) -> None:
@@ -216,60 +212,18 @@ class CachedChat:
         self.path = Path(path)
         self.namespace = namespace if namespace is not None else getattr(backend, "name", type(backend).__name__)
         self.name = f"cached:{self.namespace}"
-        self._replies = self._load()
-
-    def _load(self) -> dict[str, str]:
-        replies: dict[str, str] = {}
-        if not self.path.exists():
-            return replies
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    replies[entry["key"]] = entry["reply"]
-                except (json.JSONDecodeError, KeyError, TypeError):
-                    log.warning("skipping unreadable line %d of chat cache %s", number, self.path)
-        return replies
+        self._replies: JsonlCache[str] = JsonlCache(self.path, lambda entry: entry["reply"], "chat cache")
 
     def key(self, messages: Messages, max_tokens: int, temperature: float) -> str:
-        blob = json.dumps(
-            [self.namespace, validate_messages(messages), max_tokens, float(temperature)],
-            ensure_ascii=False,
-            sort_keys=True,
-        )
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return cache_key([self.namespace, validate_messages(messages), max_tokens, float(temperature)])
 
     def complete(self, messages: Messages, max_tokens: int = 512, temperature: float = 0.0) -> str:
         key = self.key(messages, max_tokens, temperature)
         if key in self._replies:
             return self._replies[key]
         reply = self.backend.complete(messages, max_tokens=max_tokens, temperature=temperature)
-        self._append(json.dumps({"key": key, "reply": reply}, ensure_ascii=False) + "\n")
-        self._replies[key] = reply
+        self._replies.put(key, reply, {"reply": reply})
         return reply
-
-    def _append(self, line: str) -> None:
-        """One O_APPEND write per entry; starts on a fresh line if a crash left the last one unfinished."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and _last_byte(self.path) != b"\n":
-                line = "\n" + line
-            data = line.encode("utf-8")
-            while data:
-                data = data[os.write(fd, data) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def __len__(self) -> int:
         return len(self._replies)
-
-
-def _last_byte(path: Path) -> bytes:
-    with path.open("rb") as handle:
-        handle.seek(-1, os.SEEK_END)
-        return handle.read(1)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import re
 import unicodedata
@@ -21,10 +20,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from obliviate.jsonl_cache import JsonlCache, cache_key
 from obliviate.lab.world import SPLITS, Claim, Hazard, Person, World
 from obliviate.llm import ChatBackend, extract_json
-
-log = logging.getLogger(__name__)
 
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 PERSONAL_SCOPE = "personal data about a private individual"
@@ -135,57 +133,29 @@ class CachedGenerator:
     """Generates each (generator, item) target once and replays it from a JSONL file afterwards.
 
     Each line is `{"key", "generator", "question", "trace", "response"}`, the key hashing the
-    generator's name and every field of the item. A line goes out in one `O_APPEND` write, so a
-    crash leaves at most a truncated last line, which is skipped with a warning on the next load.
+    generator's name and every field of the item. Writing and crash recovery are
+    `obliviate.jsonl_cache.JsonlCache`'s.
     """
 
     def __init__(self, generator: TargetGenerator, path: str | os.PathLike) -> None:
         self.generator = generator
         self.path = Path(path)
         self.name = generator.name
-        self._targets = self._load()
+        self._targets: JsonlCache[ReasoningTarget] = JsonlCache(
+            self.path, lambda entry: ReasoningTarget(entry["trace"], entry["response"]), "target cache"
+        )
 
     def key(self, item: ForgetItem) -> str:
-        blob = json.dumps([self.generator.name, dataclasses.asdict(item)], ensure_ascii=False, sort_keys=True)
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
-
-    def _load(self) -> dict[str, ReasoningTarget]:
-        targets: dict[str, ReasoningTarget] = {}
-        if not self.path.exists():
-            return targets
-        with self.path.open(encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                if not line.strip():
-                    continue
-                try:
-                    entry = json.loads(line)
-                    targets[entry["key"]] = ReasoningTarget(entry["trace"], entry["response"])
-                except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                    log.warning("skipping unreadable line %d of target cache %s", number, self.path)
-        return targets
+        return cache_key([self.generator.name, dataclasses.asdict(item)])
 
     def generate(self, item: ForgetItem) -> ReasoningTarget:
         key = self.key(item)
         if key not in self._targets:
             target = self.generator.generate(item)
-            self._append({"key": key, "generator": self.generator.name, "question": item.question,
-                          "trace": target.trace, "response": target.response})
-            self._targets[key] = target
+            record = {"generator": self.generator.name, "question": item.question,
+                      "trace": target.trace, "response": target.response}
+            self._targets.put(key, target, record)
         return self._targets[key]
-
-    def _append(self, entry: dict[str, str]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        data = (json.dumps(entry, ensure_ascii=False) + "\n").encode("utf-8")
-        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size and os.pread(fd, 1, size - 1) != b"\n":
-                data = b"\n" + data  # a crash cut the previous line: start on a fresh one
-            while data:
-                data = data[os.write(fd, data):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def __len__(self) -> int:
         return len(self._targets)
