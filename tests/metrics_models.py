@@ -1,4 +1,4 @@
-"""Tiny models and a word-level chat tokenizer for the metric tests (no download, built in-process).
+"""Tiny models and word-level chat tokenizers for the tests (no download, built in-process).
 
 `constant_logit_llama` replaces the LM head with a bias-only layer, so every position predicts the
 same distribution softmax(bias): token log-probabilities, NLLs and greedy outputs are then known
@@ -14,6 +14,11 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>"]
+THINK_SPECIALS = SPECIALS + ["<think>", "</think>"]
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
 WORDS = (
     "who what where when is was the a an of in born wrote capital city author book paris london "
     "rome berlin madrid lyon 1971 1980 yes no france italy veltrosa lived river small quiet house "
@@ -22,31 +27,40 @@ WORDS = (
 VOCAB_SIZE = 48
 
 
-def tiny_tokenizer() -> PreTrainedTokenizerFast:
-    """Whitespace word-level tokenizer with a `<user> ... <assistant>` chat template."""
-    vocab = {w: i for i, w in enumerate(SPECIALS + WORDS)}
-    assert len(vocab) <= VOCAB_SIZE
+def word_tokenizer(
+    words: list[str], specials: list[str] = SPECIALS, split_punctuation: bool = False
+) -> PreTrainedTokenizerFast:
+    """Word-level tokenizer over `specials + words` (ids in that order) with a `<user> ... <assistant>`
+    chat template; `specials[:3]` are pad, unk and eos. `split_punctuation` makes punctuation runs
+    tokens of their own (the `Whitespace` pre-tokenizer) instead of splitting on spaces only."""
+    vocab = {w: i for i, w in enumerate(specials + words)}
     backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    backend.pre_tokenizer = pre_tokenizers.Whitespace() if split_punctuation else pre_tokenizers.WhitespaceSplit()
     tok = PreTrainedTokenizerFast(
         tokenizer_object=backend,
         unk_token="<unk>",
         pad_token="<pad>",
         eos_token="<eos>",
-        additional_special_tokens=SPECIALS[3:],
+        additional_special_tokens=specials[3:],
     )
-    tok.chat_template = (
-        "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
-        "{% if add_generation_prompt %}<assistant>{% endif %}"
-    )
+    tok.chat_template = CHAT_TEMPLATE
     return tok
 
 
-def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
-    """A randomly initialised 2-layer Llama over the tiny vocabulary."""
+def tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """The word-level chat tokenizer over `WORDS`, within `VOCAB_SIZE`."""
+    tok = word_tokenizer(WORDS)
+    assert len(tok) <= VOCAB_SIZE
+    return tok
+
+
+def tiny_llama(
+    seed: int = 0, vocab_size: int = VOCAB_SIZE, dtype: torch.dtype = torch.float32
+) -> LlamaForCausalLM:
+    """A randomly initialised 2-layer Llama (hidden size 32) in eval mode."""
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=VOCAB_SIZE,
+        vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
         num_hidden_layers=2,
@@ -55,7 +69,7 @@ def tiny_llama(seed: int = 0) -> LlamaForCausalLM:
         max_position_embeddings=128,
         tie_word_embeddings=False,
     )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(config).to(dtype).eval()
 
 
 def constant_logit_llama(bias: dict[int, float]) -> LlamaForCausalLM:

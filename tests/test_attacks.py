@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from metrics_models import THINK_SPECIALS, tiny_llama, word_tokenizer
+from transformers import PreTrainedTokenizerFast
 
 from obliviate.chat import answer_logprobs, chat_prompt, generate
 from obliviate.eval.attacks import ATTACKS, AttackedPrompt, generate_attacked, render
@@ -42,11 +42,6 @@ HOLDOUT = [
     {"id": "h2", "question": "where does erin live", "answer": "erin lives in kyiv"},
     {"id": "h3", "question": "what does erin eat", "answer": "erin eats figs"},
 ]
-SPECIALS = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>", "<think>", "</think>"]
-CHAT_TEMPLATE = (
-    "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
-    "{% if add_generation_prompt %}<assistant>{% endif %}"
-)
 
 
 @pytest.fixture(scope="module")
@@ -57,24 +52,7 @@ def world():
 @pytest.fixture(scope="module")
 def tokenizer() -> PreTrainedTokenizerFast:
     words = sorted({w for row in FORGET + HOLDOUT for w in (row["question"] + " " + row["answer"]).split()})
-    vocab = {w: i for i, w in enumerate(SPECIALS + words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", eos_token="<eos>",
-        additional_special_tokens=SPECIALS[3:],
-    )
-    tok.chat_template = CHAT_TEMPLATE
-    return tok
-
-
-def tiny_llama(vocab_size: int) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=64, tie_word_embeddings=False,
-    )
-    return LlamaForCausalLM(config).eval()
+    return word_tokenizer(words, THINK_SPECIALS, split_punctuation=True)
 
 
 def test_registry_holds_every_attack():
@@ -297,7 +275,7 @@ def test_zerothink_prefix_follows_the_generation_prompt(tokenizer):
 
 
 def test_zerothink_attack_and_generation(tokenizer):
-    model = tiny_llama(len(tokenizer))
+    model = tiny_llama(vocab_size=len(tokenizer))
     attacked = zerothink(FORGET[:2])
     assert [(a.id, a.attack, a.assistant_prefix) for a in attacked] == [
         ("alice/city/0/zerothink", "zerothink", "<think>\n\n</think>"),
@@ -328,7 +306,7 @@ def test_relearning_split_keeps_facts_together_and_is_deterministic():
 
 
 def test_relearn_trains_a_copy(tokenizer, tmp_path):
-    model = tiny_llama(len(tokenizer))
+    model = tiny_llama(vocab_size=len(tokenizer))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     config_file = tmp_path / "relearn.yaml"
     config_file.write_text("max_steps: 4\nlearning_rate: 1.0e-2\nbatch_size: 6\nfraction: 0.5\nseed: 3\n")
@@ -353,8 +331,8 @@ def test_relearn_trains_a_copy(tokenizer, tmp_path):
 
 def test_membership_auc_is_one_on_memorised_forget_set(tokenizer):
     forget = FORGET[::2]  # one phrasing per fact
-    assert membership(tiny_llama(len(tokenizer)), tokenizer, forget, HOLDOUT).auc < 1.0  # untrained: 0.375
-    model = finetune(tiny_llama(len(tokenizer)), tokenizer, forget,
+    assert membership(tiny_llama(vocab_size=len(tokenizer)), tokenizer, forget, HOLDOUT).auc < 1.0  # untrained: 0.375
+    model = finetune(tiny_llama(vocab_size=len(tokenizer)), tokenizer, forget,
                      {"max_steps": 40, "learning_rate": 1e-2, "batch_size": 6, "logging_steps": 40})
     result = membership(model, tokenizer, forget, HOLDOUT)
     assert result.auc == 1.0

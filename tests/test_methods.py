@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from tokenizers import Tokenizer, models, pre_tokenizers
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from metrics_models import THINK_SPECIALS, tiny_llama, word_tokenizer
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from obliviate.methods import losses
 from obliviate.methods.data import (
@@ -71,39 +71,13 @@ ONLY_CHANGED = {
 def tokenizer() -> PreTrainedTokenizerFast:
     text = " ".join(ex.question + " " + ex.answer for ex in FORGET + RETAIN)
     text += " " + " ".join(TARGETS + REFUSAL_PROMPTS)
-    specials = ["<pad>", "<unk>", "<eos>", "<user>", "<assistant>", "<think>", "</think>"]
-    words = sorted({w for w in text.split() if w not in specials})
-    vocab = {w: i for i, w in enumerate(specials + words)}
-    backend = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        unk_token="<unk>",
-        pad_token="<pad>",
-        eos_token="<eos>",
-        additional_special_tokens=specials[3:],
-    )
-    tok.chat_template = (
-        "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} {% endfor %}"
-        "{% if add_generation_prompt %}<assistant>{% endif %}"
-    )
-    return tok
+    words = sorted({w for w in text.split() if w not in THINK_SPECIALS})
+    return word_tokenizer(words, THINK_SPECIALS, split_punctuation=True)
 
 
 @pytest.fixture
 def model(tokenizer) -> LlamaForCausalLM:
-    torch.manual_seed(0)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=4,
-        max_position_embeddings=64,
-        tie_word_embeddings=False,
-    )
-    return LlamaForCausalLM(config).eval()
+    return tiny_llama(vocab_size=len(tokenizer))
 
 
 def method_config(method: str, **extra) -> dict:
