@@ -1,4 +1,4 @@
-"""Tiny models and word-level chat tokenizers for the tests (no download, built in-process).
+"""Tiny models, word-level chat tokenizers and a scripted chat backend for the tests (no download).
 
 `constant_logit_llama` replaces the LM head with a bias-only layer, so every position predicts the
 same distribution softmax(bias): token log-probabilities, NLLs and greedy outputs are then known
@@ -89,3 +89,18 @@ def constant_logprob(bias: dict[int, float], token_id: int) -> float:
     """log softmax(bias)[token_id] over the whole vocabulary, by hand."""
     logits = [bias.get(i, 0.0) for i in range(VOCAB_SIZE)]
     return logits[token_id] - math.log(sum(math.exp(v) for v in logits))
+
+
+class FakeChat:
+    """A `ChatBackend` that replays `replies` in order (repeating the last) and records every
+    conversation it was sent in `calls`; with no replies, any call is an error."""
+
+    name = "fake"
+
+    def __init__(self, *replies: str) -> None:
+        self.replies = list(replies)
+        self.calls: list[list[dict[str, str]]] = []
+
+    def complete(self, messages, max_tokens: int = 512, temperature: float = 0.0) -> str:
+        self.calls.append([dict(m) for m in messages])
+        return self.replies[min(len(self.calls), len(self.replies)) - 1]

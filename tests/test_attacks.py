@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from metrics_models import THINK_SPECIALS, tiny_llama, word_tokenizer
+from metrics_models import THINK_SPECIALS, FakeChat, tiny_llama, word_tokenizer
 from transformers import PreTrainedTokenizerFast
 
 from obliviate.chat import answer_logprobs, chat_prompt, generate
@@ -162,30 +162,18 @@ def test_crosslingual_split_filter_falls_back_to_translation(world):
     assert [(p.id, p.question) for p in prompts] == [(f"{forget[0].id}/de", f"[de] {forget[0].question}")]
 
 
-class FakeBackend:
-    """Answers every chat with a fixed reply and records what it was sent."""
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-        self.sent: list[list[dict[str, str]]] = []
-
-    def complete(self, messages, max_tokens=512, temperature=0.0):
-        self.sent.append(list(messages))
-        return self.reply
-
-
 def test_translation_hook_prompts_and_cleans():
-    backend = FakeBackend('<think>easy</think> "¿Dónde vive Ana Brix?"')
+    backend = FakeChat('<think>easy</think> "¿Dónde vive Ana Brix?"')
     prompts = crosslingual([{"question": "Where does Ana Brix live?", "answer": "Veltrosa"}],
                            languages=["es"], translate=translation_hook(backend))
     assert prompts == [AttackedPrompt("0/es", "0", "¿Dónde vive Ana Brix?", "Veltrosa", "crosslingual:es")]
-    (messages,) = backend.sent
+    (messages,) = backend.calls
     assert messages[0]["role"] == "system" and "into Spanish" in messages[0]["content"]
     assert messages[1] == {"role": "user", "content": "Where does Ana Brix live?"}
     with pytest.raises(ValueError, match="unknown language code 'xx'"):
         translation_hook(backend)("hello", "xx")
     with pytest.raises(ValueError, match="returned nothing"):
-        translation_hook(FakeBackend('""'))("hello", "fr")
+        translation_hook(FakeChat('""'))("hello", "fr")
     with pytest.raises(ValueError, match="no translate hook"):
         crosslingual([{"question": "q", "answer": "a"}])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from metrics_models import FakeChat
 
 from obliviate.eval.metrics.judge import (
     JUDGES,
@@ -25,18 +26,6 @@ def reply(scores: dict[str, float]) -> str:
     ) + "\n```"
 
 
-class FakeBackend:
-    """Answers with queued replies and records what it was asked."""
-
-    def __init__(self, replies: list[str]) -> None:
-        self.replies = list(replies)
-        self.calls: list[list[dict[str, str]]] = []
-
-    def complete(self, messages, max_tokens: int = 512, temperature: float = 0.0) -> str:
-        self.calls.append(list(messages))
-        return self.replies.pop(0)
-
-
 def test_parse_judgement_variants():
     parsed = parse_judgement(reply({"Relevance": 9, "Rejection": 7.5, "Helpfulness": 0}), UQ)
     assert parsed == {"Relevance": (9.0, "Relevance reason"), "Rejection": (7.5, "Rejection reason"),
@@ -49,10 +38,10 @@ def test_parse_judgement_variants():
 
 
 def test_llm_judge_unlearning_scores_and_prompt():
-    backend = FakeBackend([
+    backend = FakeChat(
         reply({"Relevance": 10, "Rejection": 8, "Helpfulness": 6}),
         reply({"Relevance": 2, "Rejection": 0, "Helpfulness": 1}),
-    ])
+    )
     result = LLMJudge(backend).unlearning_quality(
         ["Where was Veltrosa born?", "Who wrote the book?"], ["I can't share that.", "Veltrosa, in Lyon."]
     )
@@ -66,7 +55,7 @@ def test_llm_judge_unlearning_scores_and_prompt():
 
 
 def test_llm_judge_unparseable_reply_is_left_out():
-    backend = FakeBackend([reply({"Readability": 9, "Specificity": 6, "Logic": 9}), "no idea, sorry"])
+    backend = FakeChat(reply({"Readability": 9, "Specificity": 6, "Logic": 9}), "no idea, sorry")
     result = LLMJudge(backend).retention_quality(["q1", "q2"], ["r1", "r2"])
     assert result["readability"].values("score") == [9.0, None]
     assert result["retention_quality"].values("score") == [pytest.approx(8.0), None]
@@ -76,9 +65,9 @@ def test_llm_judge_unparseable_reply_is_left_out():
 
 def test_llm_judge_cache_replays_without_calling_the_backend(tmp_path):
     cache = tmp_path / "judge.jsonl"
-    first = LLMJudge(FakeBackend([reply({"Readability": 7, "Specificity": 5, "Logic": 6})]), cache_path=cache)
+    first = LLMJudge(FakeChat(reply({"Readability": 7, "Specificity": 5, "Logic": 6})), cache_path=cache)
     original = first.retention_quality(["q"], ["r"])
-    silent = FakeBackend([])  # same backend name (the cache namespace), nothing left to say
+    silent = FakeChat()  # same backend name (the cache namespace), nothing left to say
     replayed = LLMJudge(silent, cache_path=cache).retention_quality(["q"], ["r"])
     assert silent.calls == []
     assert replayed["retention_quality"].to_dict() == original["retention_quality"].to_dict()
@@ -129,7 +118,7 @@ def test_contradiction_and_gold_recall_helpers():
 
 
 def test_judges_share_one_interface():
-    backend = FakeBackend([reply({"Relevance": 9, "Rejection": 9, "Helpfulness": 9})])
+    backend = FakeChat(reply({"Relevance": 9, "Rejection": 9, "Helpfulness": 9}))
     llm = JUDGES.get("llm")(backend).unlearning_quality(["q"], ["I can't."], ["gold"])
     rubric = JUDGES.get("rubric")().unlearning_quality(["q"], ["I can't."], ["gold"])
     assert set(llm) == set(rubric) == {"relevance", "rejection", "helpfulness", "unlearning_quality"}

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+from metrics_models import FakeChat
 
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.lab import templates as T
@@ -178,20 +179,6 @@ def test_phrasebook_holds_no_value_of_the_world_pools():
 
 
 # --------------------------------------------------------------------------- LLM generator
-
-
-class FakeChat:
-    """Replays scripted replies and records every conversation it was sent."""
-
-    name = "fake"
-
-    def __init__(self, *replies):
-        self.replies = list(replies)
-        self.calls = []
-
-    def complete(self, messages, max_tokens=512, temperature=0.0):
-        self.calls.append([dict(m) for m in messages])
-        return self.replies[min(len(self.calls), len(self.replies)) - 1]
 
 
 PAPER_PROMPT_PERSONAL = (

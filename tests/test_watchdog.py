@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from metrics_models import FakeChat
 
 from obliviate.repair.watchdog import (
     ForgetIntent,
@@ -160,18 +161,6 @@ def test_guess_language(text, code):
     assert guess_language(text) == code
 
 
-class FakeChat:
-    """Returns a canned reply and records what it was asked."""
-
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
-        self.seen: list[list[dict[str, str]]] = []
-
-    def complete(self, messages, max_tokens=512, temperature=0.0):
-        self.seen.append(list(messages))
-        return self.reply
-
-
 @pytest.mark.parametrize(
     "reply",
     [
@@ -185,7 +174,7 @@ def test_llm_watchdog_reads_json_verdicts(reply):
     intent = LLMWatchdog(backend).detect("Could you forget where I work?")
     assert intent is not None and intent.target == "where I work"
     assert (intent.language, intent.cue, intent.scope) == ("en", "llm", "specific")
-    system, user = backend.seen[0]
+    system, user = backend.calls[0]
     assert system["role"] == "system" and "JSON" in system["content"]
     assert user == {"role": "user", "content": "Could you forget where I work?"}
 
