@@ -356,18 +356,11 @@ class EditLedger:
         if not 1 <= n <= len(active):
             raise ValueError(f"cannot undo {n} edit(s): {len(active)} active")
         targets = active[::-1][:n]
-        state = {name: tensor_sha256(model.get_parameter(name)) for r in targets for name in r.param_names}
-        restores: dict[str, torch.Tensor] = {}
-        for record in targets:
-            tensors = self._load_tensors(record)
-            for p in record.params:
-                if state[p.name] != p.sha256_after:
-                    raise ValueError(
-                        f"cannot undo edit {record.edit_id}: parameter {p.name} does not hold the value that "
-                        "edit left; the model is not in the state the ledger thinks"
-                    )
-                state[p.name] = p.sha256_before
-                restores[p.name] = tensors[f"before/{p.name}"]
+        restores = self._steps(
+            model, targets, start="after", end="before",
+            mismatch="cannot undo edit {edit}: parameter {name} does not hold the value that edit left; "
+            "the model is not in the state the ledger thinks",
+        )
         undoes = [r.edit_id for r in targets]
         self._append_line({"id": self._next_id(), "kind": "undo", "timestamp": _now(), "undoes": undoes})
         _assign(model, restores)
@@ -389,20 +382,30 @@ class EditLedger:
                 f"cannot replay ledger {self.path}: the model (fingerprint {fingerprint[:12]}…) is not "
                 f"the base model the edits were recorded on ({self.base_fingerprint[:12]}…)"
             )
-        state = {name: tensor_sha256(model.get_parameter(name)) for r in active for name in r.param_names}
-        writes: dict[str, torch.Tensor] = {}
-        for record in active:
-            tensors = self._load_tensors(record)
-            for p in record.params:
-                if state[p.name] != p.sha256_before:
-                    raise ValueError(
-                        f"cannot replay edit {record.edit_id}: parameter {p.name} does not hold "
-                        "the value recorded before that edit"
-                    )
-                state[p.name] = p.sha256_after
-                writes[p.name] = tensors[f"after/{p.name}"]
+        writes = self._steps(
+            model, active, start="before", end="after",
+            mismatch="cannot replay edit {edit}: parameter {name} does not hold the value recorded before that edit",
+        )
         _assign(model, writes)
         return len(active)
+
+    def _steps(
+        self, model: nn.Module, records: list[EditRecord], start: str, end: str, mismatch: str
+    ) -> dict[str, torch.Tensor]:
+        """The weights that take `model` through `records` in order, each parameter from its `start`
+        value ("before" or "after") to its `end` value, checked against the recorded hashes first:
+        if the model (or an earlier step) does not hold a record's `start`, ValueError with
+        `mismatch` (formatted with `edit` and `name`) before anything changes."""
+        state = {name: tensor_sha256(model.get_parameter(name)) for r in records for name in r.param_names}
+        values: dict[str, torch.Tensor] = {}
+        for record in records:
+            tensors = self._load_tensors(record)
+            for p in record.params:
+                if state[p.name] != getattr(p, f"sha256_{start}"):
+                    raise ValueError(mismatch.format(edit=record.edit_id, name=p.name))
+                state[p.name] = getattr(p, f"sha256_{end}")
+                values[p.name] = tensors[f"{end}/{p.name}"]
+        return values
 
     def copy_to(self, destination: str | os.PathLike) -> None:
         """Copy the ledger (every line and tensor file) into the new directory `destination`."""
