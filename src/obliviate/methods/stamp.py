@@ -447,16 +447,11 @@ def select_layer(
     tokenizer: PreTrainedTokenizerBase,
     forget_prompts: Sequence[str],
     refusal_prompts: Sequence[str],
-    layers: Sequence[int] | None = None,
-    site: str = "residual",
-    key_tokens: int = 1,
-    batch_size: int = 32,
-    cache: StampCache | None = None,
+    **options: Any,
 ) -> int:
-    """The layer with the largest forget/refusal cosine separation (RePAIR's single-layer rule)."""
-    scores = layer_separation(
-        model, tokenizer, forget_prompts, refusal_prompts, layers, site, key_tokens, batch_size, cache
-    )
+    """The layer with the largest forget/refusal cosine separation (RePAIR's single-layer rule);
+    `options` (layers, site, key_tokens, batch_size, cache) are `layer_separation`'s."""
+    scores = layer_separation(model, tokenizer, forget_prompts, refusal_prompts, **options)
     return max(scores, key=scores.__getitem__)
 
 
