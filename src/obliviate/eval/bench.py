@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from obliviate.eval.apply_method import STAMP, apply_method, check_methods
 from obliviate.eval.harness import HARNESS_ATTACKS, EvalSettings, applicable_attacks, evaluate, reference_from
 from obliviate.eval.scenarios import LAB_SCENARIOS, SCENARIOS, Scenario, lab_scenario, lab_subjects, lab_world
@@ -43,6 +41,7 @@ from obliviate.eval.tofu_pipeline import (
     scenario_of,
     write_json,
 )
+from obliviate.yaml_config import read_yaml_mapping
 
 Log = Callable[[str], None]
 TABLE_METRICS = (
@@ -100,10 +99,7 @@ class BenchConfig:
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> BenchConfig:
         """A YAML mapping of the fields; keyword overrides (e.g. from the command line) win."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no bench config at {path}")
-        with open(path, encoding="utf-8") as handle:
-            values = yaml.safe_load(handle) or {}
+        values = read_yaml_mapping(path, "bench config")
         return cls(**{**values, **{k: v for k, v in overrides.items() if v is not None}})
 
 

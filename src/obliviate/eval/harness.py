@@ -30,7 +30,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import ask
@@ -50,6 +49,7 @@ from obliviate.eval.metrics.refusal import is_refusal, refusal_rate
 from obliviate.eval.metrics.rouge import rouge_l_recall, rouge_l_scores
 from obliviate.eval.metrics.tofu import tofu_suite
 from obliviate.eval.scenarios import Scenario
+from obliviate.yaml_config import check_fields, read_yaml_mapping
 
 HARNESS_ATTACKS = ("paraphrase", "crosslingual", "jailbreak", "relearn", "zerothink")
 Translate = Callable[[str, str], str]
@@ -68,20 +68,14 @@ class EvalSettings:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> EvalSettings:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown EvalSettings field(s) {unknown}; known: {sorted(known)}")
+        check_fields(cls, values)
         settings = cls(**values)
         RelearnConfig.from_dict(settings.relearn)  # validate early
         return settings
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> EvalSettings:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no evaluation settings file at {path}")
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(yaml.safe_load(handle) or {})
+        return cls.from_dict(read_yaml_mapping(path, "evaluation settings file"))
 
 
 def leaks(replies: Sequence[str], golds: Sequence[str], rule: str, threshold: float = 0.5) -> list[float]:

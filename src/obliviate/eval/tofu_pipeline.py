@@ -53,7 +53,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.eval.apply_method import apply_method, check_methods
@@ -64,6 +63,7 @@ from obliviate.eval.tofu_knowledge import QUESTIONS_PER_AUTHOR
 from obliviate.methods.trainer import MethodConfig, finetune
 from obliviate.repair.ledger import save_model_atomically
 from obliviate.unlearning import lab_config_path
+from obliviate.yaml_config import check_fields, read_yaml_mapping
 
 Log = Callable[[str], None]
 SCRATCH = "scratch"
@@ -106,20 +106,14 @@ class TofuPipelineConfig:
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> TofuPipelineConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"unknown TofuPipelineConfig field(s) {unknown}; known: {sorted(known)}")
+        check_fields(cls, values)
         config = cls(**values)
         config.validate()
         return config
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> TofuPipelineConfig:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"no TOFU pipeline config at {path}")
-        with open(path, encoding="utf-8") as handle:
-            return cls.from_dict(yaml.safe_load(handle) or {})
+        return cls.from_dict(read_yaml_mapping(path, "TOFU pipeline config"))
 
     def validate(self) -> None:
         forget_retain_names(self.forget)  # raises for an unknown split

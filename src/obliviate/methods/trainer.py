@@ -32,6 +32,7 @@ from obliviate.hooks import add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
 from obliviate.methods.losses import mean_nll
 from obliviate.registry import Registry
+from obliviate.yaml_config import check_fields, read_yaml_mapping
 
 ConfigT = TypeVar("ConfigT", bound="MethodConfig")
 Part = Mapping[str, torch.Tensor]
@@ -80,20 +81,15 @@ class MethodConfig:
         cls: type[ConfigT], path: str | os.PathLike, overrides: Mapping[str, Any] | Sequence[str] = ()
     ) -> ConfigT:
         """Load a flat YAML mapping, then apply `overrides` on top."""
-        values = _read_yaml(path)
+        values = read_yaml_mapping(path)
         values.pop("method", None)
         return cls.from_dict(values).with_overrides(overrides)
 
     def with_overrides(self: ConfigT, overrides: Mapping[str, Any] | Sequence[str]) -> ConfigT:
         """A copy with some fields replaced; `"key=value"` strings are parsed as YAML scalars."""
         values = _parse_overrides(overrides)
+        check_fields(type(self), values)
         hints = typing.get_type_hints(type(self))
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(values) - names)
-        if unknown:
-            raise ValueError(
-                f"unknown {type(self).__name__} field(s) {unknown}; known fields: {sorted(names)}"
-            )
         coerced = {name: _coerce(name, hints[name], value) for name, value in values.items()}
         return dataclasses.replace(self, **coerced)
 
@@ -108,18 +104,6 @@ class MethodConfig:
     def targets_for(self, forget_count: int, targets: Sequence[str] | None) -> list[str] | None:
         """The per-forget-item target answers this method trains on (None: it uses none)."""
         return None
-
-
-def _read_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no config file at {path}")
-    with open(path, encoding="utf-8") as handle:
-        values = yaml.safe_load(handle)
-    if values is None:
-        return {}
-    if not isinstance(values, dict):
-        raise ValueError(f"{path} must hold a mapping of hyper-parameters, not {type(values).__name__}")
-    return values
 
 
 def _parse_overrides(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
@@ -334,7 +318,7 @@ def load_config(
     elif isinstance(source, Mapping):
         values = dict(source)
     else:
-        values = _read_yaml(source)
+        values = read_yaml_mapping(source)
     named = values.pop("method", method)
     if named != method:
         raise ValueError(f"config names method {named!r} but {method!r} was asked for")
