@@ -10,14 +10,17 @@ reads any of them the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import chat_prompt, generate
 from obliviate.registry import Registry
+
+if TYPE_CHECKING:
+    from obliviate.lab.world import QA
 
 ATTACKS: Registry[Callable[..., Any]] = Registry("attack")
 
@@ -55,6 +58,18 @@ def item_id(item: Any, index: int) -> str:
     """The item's own `id` when it has one, else its position in the forget set."""
     value = item_field(item, "id")
     return str(index) if value is None else str(value)
+
+
+def world_prompts(questions: Iterable[QA], source: str, attack: str, seen: set[str]) -> list[AttackedPrompt]:
+    """Attacked prompts for the lab-world questions whose ids are not in `seen`, which each id used
+    joins. Start `seen` with the forget set's ids: a forget question never comes back as an attack,
+    and a question shared by several forget items is asked once."""
+    prompts = []
+    for qa in questions:
+        if qa.id not in seen:
+            seen.add(qa.id)
+            prompts.append(AttackedPrompt(qa.id, source, qa.question, qa.answer, attack))
+    return prompts
 
 
 def append_prefix(prompt: str, prefix: str) -> str:

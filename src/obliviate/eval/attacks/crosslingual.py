@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from obliviate.eval.attacks.base import ATTACKS, AttackedPrompt, item_id, question_answer
+from obliviate.eval.attacks.base import ATTACKS, AttackedPrompt, item_id, question_answer, world_prompts
 from obliviate.lab.world import QA, World
 from obliviate.llm import ChatBackend
 
@@ -94,8 +94,7 @@ def crosslingual(
     if not languages:
         raise ValueError("give at least one language code")
     index = _questions_by_language(world, splits) if world is not None else {}
-    forget_ids = {item_id(item, i) for i, item in enumerate(items)}
-    emitted: set[str] = set()
+    seen = {item_id(item, i) for i, item in enumerate(items)}
     prompts: list[AttackedPrompt] = []
     for i, item in enumerate(items):
         question, answer = question_answer(item, i)
@@ -104,10 +103,7 @@ def crosslingual(
             attack = f"crosslingual:{lang}"
             key = (item.category, item.subject, item.attribute, lang) if isinstance(item, QA) else None
             if key in index:
-                for qa in index[key]:
-                    if qa.id not in forget_ids and qa.id not in emitted:
-                        emitted.add(qa.id)
-                        prompts.append(AttackedPrompt(qa.id, source, qa.question, qa.answer, attack))
+                prompts += world_prompts(index[key], source, attack, seen)
             elif translate is not None:
                 prompts.append(AttackedPrompt(f"{source}/{lang}", source, translate(question, lang), answer, attack))
             else:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from obliviate.eval.attacks.base import ATTACKS, AttackedPrompt, item_field, item_id, question_answer
+from obliviate.eval.attacks.base import ATTACKS, AttackedPrompt, item_field, item_id, question_answer, world_prompts
 from obliviate.lab.world import QA, World
 
 NAME = r"[A-Z][\w.-]*(?: [A-Z][\w.-]*)*"
@@ -123,17 +123,13 @@ def paraphrase(
     With `rewrite=None`, an item with neither a held-out phrasing nor a `field` value is an error.
     """
     index = _held_out_phrasings(world) if world is not None else {}
-    forget_ids = {item_id(item, i) for i, item in enumerate(items)}
-    emitted: set[str] = set()
+    seen = {item_id(item, i) for i, item in enumerate(items)}
     prompts: list[AttackedPrompt] = []
     for i, item in enumerate(items):
         question, answer = question_answer(item, i)
         source = item_id(item, i)
         if isinstance(item, QA) and (item.category, item.subject, item.attribute) in index:
-            for qa in index[(item.category, item.subject, item.attribute)]:
-                if qa.id not in forget_ids and qa.id not in emitted:
-                    emitted.add(qa.id)
-                    prompts.append(AttackedPrompt(qa.id, source, qa.question, qa.answer, "paraphrase"))
+            prompts += world_prompts(index[(item.category, item.subject, item.attribute)], source, "paraphrase", seen)
             continue
         provided = item_field(item, field)
         if isinstance(provided, str) and provided.strip():
