@@ -98,9 +98,12 @@ def test_forget_a_person_then_undo_bitwise(session, lab):
     changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
     assert changed and all("mlp.down_proj" in k for k in changed)
     assert [r.edit_id for r in session.ledger.entries()] == [receipt.edit_id]
+    # later edits hold this edit's keys (per edited layer) until it is undone
+    assert set(session.patient.prior_moments()) == set(receipt.layers)
     session.undo()
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert session.ledger.entries() == []
+    assert session.patient.prior_moments() == {}
 
 
 def test_not_a_forget_request_changes_nothing(session):

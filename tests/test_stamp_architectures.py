@@ -282,6 +282,62 @@ def test_refusal_targets_by_hand():
     assert torch.equal(refusal_targets(forget, refusal, 0), torch.tensor([[2.0], [0.0], [5.0]], dtype=torch.float64))
 
 
+def test_auto_selection_starts_at_min_layer():
+    tok, model = make_tokenizer(), make_model("llama")
+    hp = StampHyperParams(solver="ridge", target="refusal_mean", min_layer=1)
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok))
+    assert set(edit.layer_scores) == {1, 2} and edit.layers[0] in (1, 2)
+    capped = stamp_edit(model, tok, prompts(tok, FORGET), StampHyperParams(
+        solver="ridge", target="refusal_mean", min_layer=7), context(tok))
+    assert set(capped.layer_scores) == {2}  # capped at the last layer
+
+
+def _retain_output_change(model, tok, edit) -> float:
+    W = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+    keys = capture(model, tok, prompts(tok, RETAIN), [LAYER], "key")[LAYER]
+    return float(torch.linalg.norm(edit.edits[0].delta @ keys) / torch.linalg.norm(W @ keys))
+
+
+def test_retain_weight_holds_the_retain_buffer():
+    """Retain keys entered into the least squares move less the more weight they get, and the
+    forget targets pay for it (they are met less exactly)."""
+    tok = make_tokenizer()
+    change, miss = [], []
+    for weight in (0.0, 1.0, 100.0):
+        model = make_model("llama")
+        hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0,
+                              retain_weight=weight)
+        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok, covariance_texts=COVARIANCE))
+        change.append(_retain_output_change(model, tok, edit))
+        miss.append(edit.edits[0].target_miss)
+    assert change[0] > change[1] > change[2] and change[2] < 0.2 * change[0]
+    assert miss[0] < miss[2]
+    with pytest.raises(ValueError, match="retain_weight needs retain prompts"):
+        stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), StampHyperParams(
+            layers=[LAYER], target="refusal_mean", retain_weight=1.0), StampContext(refusal_prompts=prompts(tok, REFUSAL)))
+
+
+def test_prior_moments_keep_an_earlier_edit_in_place():
+    """A second edit that shares keys with a first one undoes less of it when the first edit's
+    keys are in the context's prior moments (AlphaEdit's memory of earlier edits)."""
+    tok = make_tokenizer()
+    first_q, second_q = FORGET[:2], FORGET[1:]  # they share "what is alice job ?"
+    undone = {}
+    for remember in (False, True):
+        model = make_model("llama")
+        hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=0.1)
+        ctx = context(tok, covariance_texts=COVARIANCE)
+        first = stamp_edit(model, tok, prompts(tok, first_q), hp, ctx).edits[0]
+        if remember:
+            ctx.prior_moments = {LAYER: first.keys @ first.keys.T}
+        second = stamp_edit(model, tok, prompts(tok, second_q), hp, ctx).edits[0]
+        undone[remember] = float(torch.linalg.norm(second.delta @ first.keys[:, :1]))  # first-only key moved
+    assert undone[True] < 0.5 * undone[False]
+    with pytest.raises(ValueError, match="ridge solver only"):
+        stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), StampHyperParams(
+            layers=[LAYER], solver="exact", target="refusal_mean"), context(tok, prior_moments={LAYER: torch.eye(64)}))
+
+
 def test_cosine_separation_on_hand_vectors():
     assert cosine_separation(torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])) == pytest.approx(1.0)
     assert cosine_separation(torch.tensor([1.0, 1.0]), torch.tensor([3.0, 0.0])) == pytest.approx(1 - 2**-0.5)
@@ -327,6 +383,8 @@ def test_auto_selected_layer_is_the_one_edited():
         ({"rank": 0}, "rank must be"),
         ({"subspace_dim": -1}, "subspace_dim"),
         ({"vstar_steps": 0}, "vstar_steps"),
+        ({"retain_weight": -1.0}, "retain_weight"),
+        ({"min_layer": -1}, "min_layer"),
     ],
 )
 def test_bad_hyperparameters_raise(fields, message):
@@ -369,7 +427,8 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
 def test_shipped_config_loads():
     hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "src" / "obliviate" / "configs" / "stamp.yaml")
     # The file holds the lab-tuned settings: the class defaults except where tuning moved them.
-    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 8}
+    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 8, "lam": 1000.0, "retain_weight": 2.0,
+             "min_layer": 1}
     assert hp == StampHyperParams(**{**StampHyperParams().to_dict(), **tuned})
 
 

@@ -87,6 +87,15 @@ def test_ridge_matches_its_closed_form_and_shrinks_with_lam():
     assert torch.linalg.norm(solve_ridge(W, K_f, V_f, C, lam=200.0)) < torch.linalg.norm(dW)
 
 
+def test_ridge_with_more_keys_than_outputs_matches_its_closed_form():
+    """With n > d_out the solve runs on d_out right-hand sides; the result is the same edit."""
+    W, K_f, V_f, K_r = _problem(n_f=30)
+    C = second_moment(K_r) + 0.1 * torch.eye(D_IN, dtype=torch.float64)
+    dW = solve_ridge(W, K_f, V_f, C, lam=0.5)
+    expected = (V_f - W @ K_f) @ K_f.T @ torch.linalg.inv(0.5 * C + K_f @ K_f.T)
+    assert K_f.shape[1] > D_OUT and torch.allclose(dW, expected, atol=1e-10)
+
+
 def test_ridge_with_a_large_retain_penalty_preserves_retain_keys_and_maps_forget_keys():
     W, K_f, V_f, K_r = _problem(n_f=3, n_r=10)
     # C is large on span(K_r) and tiny elsewhere: lam * C >> K_f K_f^T on the retain span only.

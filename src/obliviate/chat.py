@@ -87,9 +87,11 @@ def ask(
     questions: Sequence[str],
     max_new_tokens: int = 32,
     system: str | None = None,
+    batch_size: int = 64,
 ) -> list[str]:
     """Answer plain questions through the chat template."""
-    return generate(model, tokenizer, [chat_prompt(tokenizer, q, system) for q in questions], max_new_tokens)
+    prompts = [chat_prompt(tokenizer, q, system) for q in questions]
+    return generate(model, tokenizer, prompts, max_new_tokens, batch_size=max(1, batch_size))
 
 
 @torch.no_grad()

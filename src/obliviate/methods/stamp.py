@@ -54,6 +54,12 @@ class StampHyperParams:
       (`None` = all layers), measured at `selection_site` (layer output or down-proj output).
     - `solver`: "exact" (pseudoinverse with retain keys held fixed), "ridge" (MEMIT covariance
       least squares, `lam`), "lowrank" (ridge on a cached rank-`rank` factorisation).
+    - `retain_weight`: (ridge) each retain key (the context's retain prompts, at their key
+      position) enters the least squares like a forget key whose output must stay as it is,
+      with this weight: the retain buffer's outputs are held, not only the average text's.
+    - `min_layer`: with `layer_candidates` None, the first layer automatic selection may pick
+      (layer 0 mostly reads token embeddings; on the lab model its edits came out 4-5x the
+      weight's norm); capped at the last layer.
     - `cov_floor`: isotropic floor added to the retain covariance, relative to its mean
       eigenvalue, so that `lam C + K K^T` stays invertible with few retain tokens. With neither
       retain prompts nor covariance texts, "ridge" uses C = I (then `lam` has another scale).
@@ -80,6 +86,8 @@ class StampHyperParams:
     lam: float = 100.0
     rank: int = 128
     cov_floor: float = 1e-4
+    retain_weight: float = 0.0
+    min_layer: int = 0
     target: str = "vstar"
     subspace_dim: int = 8
     key_tokens: int = 1
@@ -117,6 +125,10 @@ class StampHyperParams:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not (isinstance(self.subspace_dim, int) and self.subspace_dim >= 0):
             raise ValueError(f"subspace_dim must be an integer >= 0, got {self.subspace_dim!r}")
+        if not self.retain_weight >= 0:
+            raise ValueError(f"retain_weight must be >= 0, got {self.retain_weight}")
+        if not (isinstance(self.min_layer, int) and self.min_layer >= 0):
+            raise ValueError(f"min_layer must be an integer >= 0, got {self.min_layer!r}")
         if not self.cov_floor >= 0:
             raise ValueError(f"cov_floor must be >= 0, got {self.cov_floor}")
 
@@ -195,13 +207,19 @@ class StampContext:
       exact solver holds them fixed; also reported as retain drift);
     - `covariance_texts`: texts whose every token builds the retain covariance of the ridge and
       low-rank solvers (`None` = the retain prompts);
-    - `refusal_answer`: the answer the v* target makes likely, e.g. "I can't share that.".
+    - `refusal_answer`: the answer the v* target makes likely, e.g. "I can't share that.";
+    - `prior_moments`: per layer, `sum K_p K_p^T` over the keys of earlier edits still in force
+      (ridge solver). Their outputs are held where those edits put them, as AlphaEdit keeps
+      earlier edits' keys in its normal equations: without it every sequential edit pushes the
+      directions forget keys share (e.g. "a question about a person") toward refusal again,
+      and after a handful of edits everyone is refused.
     """
 
     refusal_prompts: Sequence[str] = ()
     retain_prompts: Sequence[str] = ()
     covariance_texts: Sequence[str] | None = None
     refusal_answer: str | None = None
+    prior_moments: dict[int, Tensor] = field(default_factory=dict)
     cache: StampCache = field(default_factory=StampCache)
 
 
@@ -603,6 +621,10 @@ def _check_context(hp: StampHyperParams, requests: list[StampRequest], ctx: Stam
         raise ValueError(f"request answers are only used by the vstar target, not {hp.target!r}")
     if (hp.target != "vstar" or hp.layers is None) and not ctx.refusal_prompts:
         raise ValueError("refusal prompts are needed for refusal targets and for layer selection")
+    if hp.retain_weight and not ctx.retain_prompts:
+        raise ValueError("retain_weight needs retain prompts: their keys are the outputs to hold")
+    if ctx.prior_moments and hp.solver != "ridge":
+        raise ValueError("prior_moments (earlier edits' keys) are used by the ridge solver only")
     if hp.solver == "lowrank" and not (ctx.covariance_texts or ctx.retain_prompts):
         raise ValueError("the lowrank solver needs retain prompts or covariance texts for its covariance")
 
@@ -627,8 +649,12 @@ def stamp_edit(
     forget_prompts = [p for r in reqs for p in r.prompts]
     scores = None
     if hp.layers is None:
+        candidates = hp.layer_candidates
+        if candidates is None:
+            n = num_layers(model)
+            candidates = list(range(min(hp.min_layer, n - 1), n))
         scores = layer_separation(
-            model, tokenizer, forget_prompts, ctx.refusal_prompts, hp.layer_candidates,
+            model, tokenizer, forget_prompts, ctx.refusal_prompts, candidates,
             hp.selection_site, hp.key_tokens, hp.batch_size, ctx.cache,
         )
         layers = [max(scores, key=scores.__getitem__)]
@@ -704,6 +730,12 @@ def _edit_layer(
         else:
             floor = hp.cov_floor * float(C.trace()) / C.shape[0]
             regulariser = C + floor * torch.eye(C.shape[0], dtype=_F64, device=C.device)
+    if hp.solver == "ridge" and layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T
+        base = regulariser if regulariser is not None else torch.eye(W.shape[1], dtype=_F64, device=W.device)
+        regulariser = base + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
+    if hp.solver == "ridge" and hp.retain_weight and retain is not None:  # retain keys count like forget keys
+        base = regulariser if regulariser is not None else torch.eye(W.shape[1], dtype=_F64, device=W.device)
+        regulariser = base + hp.retain_weight * (retain @ retain.T) / hp.lam
     clock = _tick(timings, "stats", clock)
 
     if hp.target == "vstar":

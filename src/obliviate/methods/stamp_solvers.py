@@ -110,7 +110,11 @@ def solve_exact(
 
 
 def solve_ridge(
-    W: Tensor, K_f: Tensor, V_f: Tensor, C: Tensor | None = None, lam: float = 1.0
+    W: Tensor,
+    K_f: Tensor,
+    V_f: Tensor,
+    C: Tensor | None = None,
+    lam: float = 1.0,
 ) -> Tensor:
     """MEMIT's covariance-regularised least squares: `dW = R K_f^T (lam C + K_f K_f^T)^{-1}`.
 
@@ -128,6 +132,7 @@ def solve_ridge(
         if tuple(C.shape) != (d_in, d_in):
             raise ValueError(f"C must be (d_in, d_in) = ({d_in}, {d_in}), got shape {tuple(C.shape)}")
         C64 = _as_f64(C, W.device)
+    R = V - W @ K
     A = lam * C64 + K @ K.T
     L, info = torch.linalg.cholesky_ex(A)
     if info != 0:
@@ -135,8 +140,9 @@ def solve_ridge(
             "lam*C + K_f K_f^T is not positive definite: the regulariser C is singular on the "
             "directions the forget keys leave out; add an isotropic floor to C"
         )
-    X = torch.cholesky_solve(K, L)  # A^{-1} K_f, (d_in, n)
-    return (V - W @ K) @ X.T
+    if K.shape[1] <= R.shape[0]:  # R (A^{-1} K)^T: n right-hand sides, rank <= n by construction
+        return R @ torch.cholesky_solve(K, L).T
+    return torch.cholesky_solve((R @ K.T).T, L).T  # (A^{-1} K R^T)^T: d_out right-hand sides, for many keys
 
 
 @dataclass(frozen=True)

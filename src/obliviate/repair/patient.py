@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import ask, chat_prompt
@@ -42,10 +43,14 @@ class Verification:
     gibberish_rate: float
     retain_changed: float
     answers: dict[str, str] = field(default_factory=dict)
+    retain_answers: dict[str, str] = field(default_factory=dict)
+
+    def forgotten(self, min_refusal: float) -> bool:
+        rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
+        return min(rates) >= min_refusal and self.gibberish_rate == 0
 
     def passes(self, min_refusal: float, max_retain_changed: float) -> bool:
-        rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
-        return min(rates) >= min_refusal and self.gibberish_rate == 0 and self.retain_changed <= max_retain_changed
+        return self.forgotten(min_refusal) and self.retain_changed <= max_retain_changed
 
     def score(self) -> float:
         rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
@@ -86,24 +91,44 @@ class Patient:
     hparams: StampHyperParams = field(default_factory=StampHyperParams)
     ledger: EditLedger | None = None
     min_refusal: float = 0.95
-    max_retain_changed: float = 0.05
+    max_retain_changed: float = 0.03
     max_attempts: int = 3
     covariance_texts: list[str] | None = None
-    answer_tokens: int = 24  # verification reads this many tokens of each answer
+    answer_tokens: int = 16  # verification reads this many tokens of each answer (a refusal is ~11)
+    retain_checks: int = 96  # retain questions re-asked to measure drift
+    retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~4% of the lab data)
+    remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
+    _moments: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> K K^T
+    _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
         if self._context is None or self._context.refusal_answer != refusal_answer:
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
-            retain = [chat_prompt(self.tokenizer, q) for q, _ in self.knowledge.retain_questions([], 256, seed=1)]
+            retain = [chat_prompt(self.tokenizer, q) for q, _ in self.knowledge.retain_questions([], self.retain_prompts, seed=1)]
             self._context = StampContext(refusal_prompts=refusal, retain_prompts=retain,
                                          covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
         return self._context
 
+    def prior_moments(self) -> dict[int, Tensor]:
+        """Per layer, the summed key second moments of the edits in force."""
+        total: dict[int, Tensor] = {}
+        for moments in self._moments.values():
+            for layer, gram in moments.items():
+                total[layer] = gram.clone() if layer not in total else total[layer] + gram
+        return total
+
+    def forget_edits(self, edit_ids: Sequence[int]) -> None:
+        """Drop undone edits from the memory later solves respect."""
+        for edit_id in edit_ids:
+            self._moments.pop(edit_id, None)
+        self._answers.clear()  # the weights changed: cached retain answers are stale
+
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         questions = plan.probes + plan.paraphrases + plan.crosslingual + list(retain_before)
-        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
+        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens,
+                                          batch_size=len(questions))))
 
         def forgotten(q: str) -> bool:
             a = answers[q]
@@ -118,6 +143,7 @@ class Patient:
             gibberish_rate=_rate([is_gibberish(answers[q]) for q in forget_qs]) or 0.0,
             retain_changed=_rate([answers[q] != a for q, a in retain_before.items()]) or 0.0,
             answers={q: answers[q] for q in forget_qs},
+            retain_answers={q: answers[q] for q in retain_before},
         )
 
     def _layer_schedule(self, first: list[int]) -> list[list[int]]:
@@ -129,14 +155,29 @@ class Patient:
             schedule.append(list(range(low, high + 1)))
         return schedule
 
+    def _escalate(self, hp: StampHyperParams, check: Verification, layers: list[int],
+                  schedule: list[list[int]]) -> StampHyperParams | None:
+        """The next attempt: when the forget side held but retain answers moved, the same layers
+        with the retain side weighted 4x (ridge); otherwise the next, wider layer set."""
+        if check.forgotten(self.min_refusal) and hp.solver == "ridge":
+            return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
+                                               "retain_weight": hp.retain_weight * 4})
+        wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
+        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0]}) if wider else None
+
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
         """Apply `plan`, verify, escalate to more layers when verification fails, record the best."""
         plan.validate()
         timings = dict(timings_ms or {})
         clock = time.perf_counter()
         ctx = self.context(plan.refusal_answer)
-        retain_qs = [q for q in plan.retain[:48]]
-        retain_before = dict(zip(retain_qs, ask(self.model, self.tokenizer, retain_qs, max_new_tokens=self.answer_tokens)))
+        ctx.prior_moments = self.prior_moments() if self.remember_edits and plan.solver == "ridge" else {}
+        retain_qs = plan.retain[: self.retain_checks]
+        missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
+        if missing:
+            self._answers.update(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens,
+                                                  batch_size=len(missing))))
+        retain_before = {q: self._answers[q] for q in retain_qs}
         misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
         timings["prepare"] = (time.perf_counter() - clock) * 1000
         request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
@@ -157,12 +198,15 @@ class Patient:
             if best is None or check.score() > best[1].score():
                 best = (edit, check)
             schedule = schedule or self._layer_schedule(edit.layers)
-            if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= len(schedule):
+            if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= self.max_attempts:
                 break
-            hp = StampHyperParams.from_dict({**hp.to_dict(), "layers": schedule[attempt]})
+            hp = self._escalate(hp, check, edit.layers, schedule)
+            if hp is None:
+                break
         edit, check = best
         for layer_edit in edit.edits:  # re-apply the kept attempt: same deltas, same order, same weights
             add_delta(get_module(self.model, layer_edit.param_name.removesuffix(".weight")), layer_edit.delta)
+        self._answers = dict(check.retain_answers)  # what the edited weights answer: the next edit's "before"
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
             layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
@@ -173,5 +217,7 @@ class Patient:
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
             receipt.edit_id = record.edit_id
+        key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._moments)
+        self._moments[key] = {e.layer: e.keys @ e.keys.T for e in edit.edits}
         return receipt
 

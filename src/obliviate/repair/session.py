@@ -104,7 +104,9 @@ class RepairSession:
         return ask(self.model, self.tokenizer, [message], max_new_tokens=max_new_tokens)[0]
 
     def undo(self, n: int = 1) -> list[int]:
-        return [r.edit_id for r in self.ledger.undo(self.model, n)]
+        undone = [r.edit_id for r in self.ledger.undo(self.model, n)]
+        self.patient.forget_edits(undone)
+        return undone
 
     def save(self, out_dir: str | Path) -> Path:
         return save_model_atomically(self.model, self.tokenizer, out_dir, self.ledger)

@@ -100,7 +100,7 @@ class Surgeon:
     layers: list[int] | None = None
     rank: int = 64
     solver: str = "ridge"
-    retain_size: int = 64
+    retain_size: int = 96
     max_probes: int = 96
 
     def check_scope(self, target: str) -> str:
@@ -128,7 +128,7 @@ class Surgeon:
             paraphrases += [q for q, _ in found.paraphrases]
             crosslingual += [q for q, _ in found.crosslingual]
         probes = list(dict.fromkeys(probes))
-        answers = ask(model, tokenizer, probes, max_new_tokens=24)
+        answers = ask(model, tokenizer, probes, max_new_tokens=12, batch_size=len(probes))
         known = [(q, a) for q, a in zip(probes, answers) if a.strip() and not is_refusal(a)]
         notes = []
         if not known:
