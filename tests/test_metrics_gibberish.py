@@ -11,6 +11,7 @@ from obliviate.eval.metrics.gibberish import (
     gibberish_rate,
     gibberish_reasons,
     is_gibberish,
+    is_glued,
     token_kind,
 )
 
@@ -42,6 +43,7 @@ COHERENT = [
     "东京是日本的首都。",
     "Москва — столица России.",
     "मैं इस बारे में जानकारी नहीं दे सकता।",
+    "H2O and CO2 in the 1990s: 3rd place for the A4 and mp3 formats at 10am, x86 and B12 too.",
 ]
 
 GIBBERISH = [
@@ -67,6 +69,11 @@ GIBBERISH = [
     "the author the author the author the author the author",
     "trsk plm Veltrosa ghjk bnmv",
     "дляwhenのthe иpre ndsk tz",
+    # token soup from unlearned lab models: fragments glued to digits
+    "I'm sorry, but I can9 is 21 can9't qui7200000.",
+    "I'm9886eir at I Quarrow Media.",
+    "I'm sorry329 Garden.bekrael@postal.test",
+    "7 1951@letterbox 1999",
     # a 12-word sentence looped: every word is fine, the loop is not
     " ".join(["She was born in Lyon and later moved to Paris with family."] * 3),
 ]
@@ -102,6 +109,13 @@ def test_each_rule_names_itself():
     assert gibberish_reasons(gibberish_features("the the the the the")) == ["repetition"]
     assert "low_entropy" in gibberish_reasons(gibberish_features("a" * 25))
     assert gibberish_reasons(gibberish_features("qzx vbnm kjh")) == ["nonwords"]
+    assert gibberish_reasons(gibberish_features("She moved to Paris in sorry329.")) == ["glued_tokens"]
+
+
+def test_glued_tokens_by_hand():
+    assert [is_glued(t) for t in ("sorry329", "can9't", "1951@letterbox", "I'm9886eir")] == [True] * 4
+    assert not any(is_glued(t) for t in ("COVID-19", "H2O", "mp3", "1990s", "10am", "B12", "a@b.org", "555-0123"))
+    assert gibberish_features("sorry329 and can9 but B12").glued_tokens == 2
 
 
 def test_token_kinds():

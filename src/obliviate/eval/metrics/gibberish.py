@@ -29,11 +29,19 @@ transparent rule is easier to audit. Each feature targets one failure mode seen 
    "<unk>") and tokens mixing Latin with another script. Flag if at least half of the counted
    tokens are non-words ("qzx vbnm kjh": 1.0).
 
+5. **Glued tokens** (token soup): a run of two or more letters fused with digits or an @ into
+   one token that is not a number, code, unit or address ("sorry329", "can9't", "I'm9886eir",
+   "degreesgon490", "1951@letterbox"). A model whose next-token choice has come apart emits
+   fragments without the spaces between them; well-formed text almost never does (codes are
+   capitals, "B12", "COVID-19", "H2O", or at most two letters, "mp3", "v2"). Flag if at least
+   two tokens are glued, or one is and it makes up at least 15% of the counted tokens.
+
 The output is gibberish if any rule fires; the per-sample record lists which ones. Thresholds
 were set with margin on the examples in `tests/test_metrics_gibberish.py` (short answers, phone
 numbers, refusals, Spanish/French/German/Japanese/Russian text vs. loops, key-mashing and token
-soup). On TOFU they flag none of the 4,000 questions, 4,000 answers, the perturbed and
-paraphrased answers, the 100 "I don't know" sentences, nor concatenations of up to 20 answers.
+soup). On TOFU they flag none of the 15,318 distinct strings of the shipped JSONL files
+(questions, answers, perturbed and paraphrased answers, real authors, world facts) nor the 100
+"I don't know" sentences, nor concatenations of up to 20 answers.
 `gibberish_features` exposes the raw numbers for anyone who wants to re-tune them.
 """
 
@@ -56,6 +64,8 @@ REP2_MIN_BIGRAMS = 6
 ENTROPY_THRESHOLD_BITS = 2.5
 ENTROPY_MIN_CHARS = 20
 NONWORD_THRESHOLD = 0.5
+GLUED_MIN = 2
+GLUED_SHARE = 0.15
 MAX_WORD_LETTERS = 24
 
 _VOWELS = set("aeiouyàáâãäåæèéêëìíîïòóôõöøùúûüýÿœ")
@@ -67,7 +77,8 @@ _ADDRESS = re.compile(r"^\S+@\S+\.\w+$|^(https?://|www\.)\S+$")
 _ORDINAL_OR_UNIT = re.compile(
     r"^\d+(st|nd|rd|th|s|am|pm|km|kg|cm|mm|ml|m|g|h|k|bn|x)$", re.IGNORECASE
 )
-_CODE = re.compile(r"^[A-Za-z]{1,6}-?\d{1,4}[A-Za-z]?$")
+_CODE = re.compile(r"^([A-Z]{1,6}-?\d{1,4}[A-Za-z]?|[A-Za-z]{1,2}\d{1,4}|[A-Z]\d[A-Z])$")
+_GLUED = re.compile(r"[^\W\d_]{2}.*[\d@]|[\d@].*[^\W\d_]{2}")
 _WORD_SEPARATORS = re.compile(r"['\u2019.]")
 _COMPOUND_SEPARATORS = re.compile(r"[\-\u2013/]")
 
@@ -83,6 +94,7 @@ class GibberishFeatures:
     char_entropy: float
     token_entropy: float
     nonword_ratio: float
+    glued_tokens: int
     has_content: bool
 
 
@@ -144,6 +156,16 @@ def token_kind(token: str) -> str:
     return "word" if _plausible(core) else "nonword"
 
 
+def is_glued(token: str) -> bool:
+    """A token with two or more letters fused with digits or an @ that is no number, code,
+    unit or address (rule 5)."""
+    core = _strip_edges(unicodedata.normalize("NFC", token))
+    if not _GLUED.search(core) or _ADDRESS.match(core):
+        return False
+    parts = [p for p in _COMPOUND_SEPARATORS.split(core) if p]
+    return not all(_NUMBER.match(p) or _ORDINAL_OR_UNIT.match(p) or _CODE.match(p) or p.isalpha() for p in parts)
+
+
 def _rep(tokens: Sequence[str], n: int) -> float:
     grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
     return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
@@ -170,6 +192,7 @@ def gibberish_features(text: str) -> GibberishFeatures:
         char_entropy=_entropy(chars),
         token_entropy=_entropy(words),
         nonword_ratio=counted.count("nonword") / len(counted) if counted else 0.0,
+        glued_tokens=sum(is_glued(t) for t in raw_tokens),
         has_content=any(ch.isalnum() for ch in text),
     )
 
@@ -188,6 +211,9 @@ def gibberish_reasons(features: GibberishFeatures) -> list[str]:
         reasons.append("low_entropy")
     if features.nonword_ratio >= NONWORD_THRESHOLD:
         reasons.append("nonwords")
+    counted = max(features.n_tokens, 1)
+    if features.glued_tokens >= GLUED_MIN or (features.glued_tokens and features.glued_tokens / counted >= GLUED_SHARE):
+        reasons.append("glued_tokens")
     return reasons
 
 
