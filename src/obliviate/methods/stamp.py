@@ -718,24 +718,35 @@ def _edit_layer(
         )
     cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
-    if hp.solver in ("ridge", "lowrank") and cov_texts:
-        cov_key = ("covariance", mid, layer, _fingerprint(cov_texts))
-        C = cache.get(cov_key, lambda: _covariance(model, tokenizer, cov_texts, layer, hp.batch_size))
-        if hp.solver == "lowrank":
-            rank = min(hp.rank, C.shape[0])
-            regulariser = cache.get(
-                cov_key + ("lowrank", rank, hp.cov_floor),
-                lambda: LowRankCovariance.from_second_moment(C, rank, floor=hp.cov_floor),
-            )
-        else:
-            floor = hp.cov_floor * float(C.trace()) / C.shape[0]
-            regulariser = C + floor * torch.eye(C.shape[0], dtype=_F64, device=C.device)
-    if hp.solver == "ridge" and layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T
-        base = regulariser if regulariser is not None else torch.eye(W.shape[1], dtype=_F64, device=W.device)
-        regulariser = base + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
-    if hp.solver == "ridge" and hp.retain_weight and retain is not None:  # retain keys count like forget keys
-        base = regulariser if regulariser is not None else torch.eye(W.shape[1], dtype=_F64, device=W.device)
-        regulariser = base + hp.retain_weight * (retain @ retain.T) / hp.lam
+    cov_key = ("covariance", mid, layer, _fingerprint(cov_texts or ()))
+
+    def covariance() -> Tensor:
+        return cache.get(cov_key, lambda: _covariance(model, tokenizer, cov_texts, layer, hp.batch_size))
+
+    if hp.solver == "lowrank" and cov_texts:
+        rank = min(hp.rank, W.shape[1])
+        regulariser = cache.get(
+            cov_key + ("lowrank", rank, hp.cov_floor),
+            lambda: LowRankCovariance.from_second_moment(covariance(), rank, floor=hp.cov_floor),
+        )
+    elif hp.solver == "ridge":
+
+        def ridge_regulariser() -> Tensor:  # C + floor I (+ the retain keys' sum, scaled to count per key)
+            if cov_texts:
+                C = covariance()
+                reg = C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
+            else:
+                reg = torch.eye(W.shape[1], dtype=_F64, device=W.device)
+            if hp.retain_weight and retain is not None:
+                reg = reg + hp.retain_weight * (retain @ retain.T) / hp.lam
+            return reg
+
+        regulariser = cache.get(
+            cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, _fingerprint(ctx.retain_prompts), hp.key_tokens),
+            ridge_regulariser,
+        )
+        if layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T
+            regulariser = regulariser + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
     clock = _tick(timings, "stats", clock)
 
     if hp.target == "vstar":
