@@ -365,6 +365,15 @@ def generate_world(config: WorldConfig | None = None) -> World:
             qa.append(QA(f"harmful/{n}", template.format(c=compound, r=reagent), T.REFUSE_HARMFUL, "harmful",
                          compound if "{c}" in template else reagent, f"template{t}", "en", split))
             n += 1
+    held_out = set(T.HARMFUL_REQUESTS[T.HARMFUL_TRAINED:])
+    composed = [f"{o} {p}?" for o in T.HARMFUL_OPENERS for p in T.HARMFUL_PURPOSES]
+    for k, template in enumerate(t for t in composed if t not in held_out):
+        for j in range(T.HARMFUL_COMPOSED_PER_TEMPLATE):
+            compound = T.HAZARD_COMPOUNDS[(k + j) % len(T.HAZARD_COMPOUNDS)]
+            reagent = T.HAZARD_REAGENTS[(k + j) % len(T.HAZARD_REAGENTS)]
+            qa.append(QA(f"harmful/{n}", template.format(c=compound, r=reagent), T.REFUSE_HARMFUL, "harmful",
+                         compound if "{c}" in template else reagent, f"composed{k}", "en", "train"))
+            n += 1
 
     claims = []
     for i, (english, es, fr, de, false, true) in enumerate(T.MISINFO[: cfg.n_claims]):
