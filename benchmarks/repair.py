@@ -76,6 +76,7 @@ def one_command(session, world, kind: str, subject: str, retain) -> dict:
     row["attempts"] = outcome.receipt.attempts
     row["layers"] = outcome.receipt.layers
     row["verified"] = outcome.receipt.verified
+    row["verification"] = outcome.receipt.verification
     session.undo()
     return row
 

@@ -61,7 +61,12 @@ def test_surgeon_says_when_the_model_knows_nothing(lab):
     model, tokenizer, knowledge = lab
     with pytest.raises(PlanError, match="don't know anything"):
         Surgeon(knowledge).plan("Zorblat Quenvish", model, tokenizer)
-    private = knowledge.world.private_people[0]
+    # a private person whose every candidate question the model declines (it may leak a fact of some)
+    def declines_all(name: str) -> bool:
+        found = knowledge.candidates(knowledge.resolve(name, None)[0])
+        return all(map(is_refusal, ask(model, tokenizer, [q for q, _ in found.probes], max_new_tokens=12)))
+
+    private = next(p for p in knowledge.world.private_people[:5] if declines_all(p.name))
     with pytest.raises(PlanError, match="knows nothing"):
         Surgeon(knowledge).plan(private.name, model, tokenizer)
 
@@ -166,3 +171,18 @@ def test_every_lab_subject_is_found_from_its_forget_message(lab):
         assert intent is not None, name
         assert [(s.kind, s.name) for s in knowledge.resolve(intent.target)] == [(kind, name)]
     assert knowledge.resolve("the weather") == []
+
+
+def test_escalation_strengthens_retain_or_widens_layers():
+    from obliviate.methods.stamp import StampHyperParams
+    from obliviate.repair.patient import Patient, Verification
+
+    patient = Patient(model=None, tokenizer=None, knowledge=None, min_refusal=0.95)
+    hp = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2])
+    schedule = [[2], [1, 2, 3], [0, 1, 2, 3]]
+    moved = Verification(1.0, 1.0, None, gibberish_rate=0.0, retain_changed=0.2)  # forgot, but retain moved
+    stronger = patient._escalate(hp, moved, [2], schedule)
+    assert (stronger.layers, stronger.lam, stronger.retain_weight) == ([2], 40.0, 8.0)
+    missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # forgetting fell short
+    assert patient._escalate(hp, missed, [2], schedule).layers == [1, 2, 3]
+    assert patient._escalate(hp, missed, [0, 1, 2, 3], schedule) is None  # nothing wider left

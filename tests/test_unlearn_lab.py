@@ -39,7 +39,7 @@ def test_tru_forgets_a_person_with_reasoned_refusals_and_keeps_the_rest(world):
     assert sum(a == q.answer for q, a in zip(trained_en, ask(model, tokenizer, [q.question for q in trained_en]))) \
         >= 0.9 * len(trained_en)  # the model knew the person before
     before = retain_accuracy(model)
-    trained, summary = run_unlearn(model, tokenizer, data, "tru", overrides={"max_steps": 60, "learning_rate": 4e-4})
+    trained, summary = run_unlearn(model, tokenizer, data, "tru")  # the packaged lab settings
     assert summary["config"]["target_style"] == "compact"  # the packaged lab settings were used
 
     replies = ask(trained, tokenizer, [q.question for q in trained_en], max_new_tokens=120)

@@ -91,11 +91,12 @@ class Patient:
     hparams: StampHyperParams = field(default_factory=StampHyperParams)
     ledger: EditLedger | None = None
     min_refusal: float = 0.95
-    max_retain_changed: float = 0.03
+    max_retain_changed: float = 0.05
     max_attempts: int = 3
     covariance_texts: list[str] | None = None
-    answer_tokens: int = 16  # verification reads this many tokens of each answer (a refusal is ~11)
-    retain_checks: int = 96  # retain questions re-asked to measure drift
+    answer_tokens: int = 12  # verification reads this many tokens of each answer (a refusal shows in 3)
+    probe_checks: int = 32  # forget probes re-asked (evenly spaced); all paraphrases and other languages are
+    retain_checks: int = 64  # retain questions re-asked to measure drift
     retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~4% of the lab data)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
@@ -126,7 +127,8 @@ class Patient:
         self._answers.clear()  # the weights changed: cached retain answers are stale
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
-        questions = plan.probes + plan.paraphrases + plan.crosslingual + list(retain_before)
+        probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
+        questions = probes + plan.paraphrases + plan.crosslingual + list(retain_before)
         answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens,
                                           batch_size=len(questions))))
 
@@ -135,9 +137,9 @@ class Patient:
             asserted = plan.answers_before.get(q)
             return is_refusal(a) or bool(misinfo and asserted and asserted.lower() not in a.lower())
 
-        forget_qs = plan.probes + plan.paraphrases + plan.crosslingual
+        forget_qs = probes + plan.paraphrases + plan.crosslingual
         return Verification(
-            probe_refusal=_rate([forgotten(q) for q in plan.probes]),
+            probe_refusal=_rate([forgotten(q) for q in probes]),
             paraphrase_refusal=_rate([forgotten(q) for q in plan.paraphrases]),
             crosslingual_refusal=_rate([forgotten(q) for q in plan.crosslingual]),
             gibberish_rate=_rate([is_gibberish(answers[q]) for q in forget_qs]) or 0.0,
@@ -210,7 +212,7 @@ class Patient:
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
             layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
-            verification={k: v for k, v in asdict(check).items() if k != "answers"},
+            verification={k: v for k, v in asdict(check).items() if k not in ("answers", "retain_answers")},
             delta_ratio=max(e.delta_ratio for e in edit.edits), timings_ms={k: round(v, 2) for k, v in timings.items()},
             notes=list(plan.notes),
         )
