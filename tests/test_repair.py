@@ -186,3 +186,15 @@ def test_escalation_strengthens_retain_or_widens_layers():
     missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # forgetting fell short
     assert patient._escalate(hp, missed, [2], schedule).layers == [1, 2, 3]
     assert patient._escalate(hp, missed, [0, 1, 2, 3], schedule) is None  # nothing wider left
+
+
+def test_demo_tells_the_whole_story(capsys):
+    from obliviate.demo import run_demo
+
+    assert run_demo("lab") == 0
+    out = capsys.readouterr().out
+    for step in ("What the model knows about", "watchdog: not a forget request", "too broad",
+                 "patient: STAMP edit of model.layers.", "After the repair", "reverted bitwise"):
+        assert step in out, step
+    after = out.split("After the repair")[1].split("/undo")[0]
+    assert "I'm sorry" in after  # the forgotten person is refused afterwards

@@ -20,6 +20,11 @@ def _show(session: RepairSession, questions: list[str]) -> None:
         print(f"  Q: {question}\n  A: {answer}")
 
 
+def _pct(rate: float | None) -> str:
+    """A verification rate as a percentage; None when the plan had no such questions."""
+    return "none asked" if rate is None else f"{rate:.0%}"
+
+
 def run_demo(model_name: str = "lab") -> int:
     start = time.perf_counter()
     model, tokenizer = load(model_name)
@@ -58,9 +63,9 @@ def run_demo(model_name: str = "lab") -> int:
                   f"{len(outcome.plan.paraphrases)} paraphrases and {len(outcome.plan.crosslingual)} other-language "
                   f"questions to verify, {len(outcome.plan.retain)} retain questions")
             print(f"  patient: STAMP edit of {', '.join(r.parameters)} ({r.attempts} attempt(s)), "
-                  f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {v['probe_refusal']:.0%}, "
-                  f"paraphrases {v['paraphrase_refusal']:.0%}, other languages {v['crosslingual_refusal']:.0%}; "
-                  f"retain answers changed {v['retain_changed']:.0%}")
+                  f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {_pct(v['probe_refusal'])}, "
+                  f"paraphrases {_pct(v['paraphrase_refusal'])}, other languages {_pct(v['crosslingual_refusal'])}; "
+                  f"retain answers changed {_pct(v['retain_changed'])}")
             print("  time (ms): " + ", ".join(f"{k} {t:.0f}" for k, t in outcome.timings_ms.items()))
 
     print(f"\nAfter the repair, about {person.name}:")
