@@ -34,11 +34,13 @@ class RelearnConfig(MethodConfig):
 
     `fraction` of the forget facts is trained on for `max_steps` steps; defaults suit the lab
     model (use a lower learning rate on billion-parameter models). `lora` trains LoRA adapters
-    and merges them.
+    and merges them. The attack must not damage what it measures: on the lab model, 10 steps at
+    5e-4 dropped the *base* model's held-out accuracy from 1.00 to 0.67 (the recovery metric
+    then reads low for every method); at 2e-4 the base keeps 1.00.
     """
 
     max_steps: int = 10
-    learning_rate: float = 5e-4
+    learning_rate: float = 2e-4
     batch_size: int = 4
     fraction: float = 0.5
     lora: bool = False
