@@ -15,6 +15,7 @@ from obliviate.chat import answer_logprobs, chat_prompt
 from obliviate.hooks import down_proj_path, down_proj_weight, get_module, is_transposed
 from obliviate.methods.stamp import (
     key_windows,
+    StampCache,
     StampContext,
     StampHyperParams,
     StampRequest,
@@ -464,3 +465,47 @@ def test_answer_positions_edit_makes_the_whole_refusal_likely():
     edit = stamp_edit(model, tok, [StampRequest(tuple(forget))], hp, context(tok))
     assert edit.vstar_losses[0] < 0.5 and mean_logprob() > before + 1.0
     assert mean_logprob() > -1.0
+
+
+def test_stamp_cache_keeps_tensor_statistics_on_disk(tmp_path: Path):
+    from obliviate.fingerprint import model_fingerprint
+
+    model = make_model("llama")
+    calls = []
+
+    def compute(value):
+        def run():
+            calls.append(1)
+            return value
+        return run
+
+    first = StampCache(tmp_path)
+    key = ("covariance", first.model_key(model), 1, "texts")
+    assert key[1] == model_fingerprint(model)  # named by content, not by object identity
+    assert torch.equal(first.get(key, compute(torch.eye(3))), torch.eye(3))
+    assert first.get(("means", key[1]), compute({0: torch.ones(2)}))[0].sum() == 2
+    first.get(("not a tensor", key[1]), compute("text"))  # kept in memory only
+    assert len(calls) == 3 and len(list(tmp_path.glob("*.pt"))) == 2
+
+    second = StampCache(tmp_path)  # a new process: the tensors come from disk, the rest is recomputed
+    assert torch.equal(second.get(key, compute(torch.zeros(3))), torch.eye(3))
+    assert torch.equal(second.get(("means", key[1]), compute({}))[0], torch.ones(2))
+    assert second.get(("not a tensor", key[1]), compute("again")) == "again"
+    assert len(calls) == 4
+
+    for file in tmp_path.glob("*.pt"):  # torn files are recomputed and rewritten
+        file.write_bytes(b"garbage")
+    assert torch.equal(StampCache(tmp_path).get(key, compute(torch.full((3,), 2.0))), torch.full((3,), 2.0))
+    assert torch.equal(StampCache(tmp_path).get(key, compute(torch.zeros(3))), torch.full((3,), 2.0))
+
+
+def test_edit_with_statistics_from_disk_is_the_same_edit(tmp_path: Path):
+    tok = make_tokenizer()
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=1.0)
+    deltas = []
+    for _ in range(2):
+        model = make_model("llama")
+        ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, RETAIN),
+                           covariance_texts=COVARIANCE, cache=StampCache(tmp_path))
+        deltas.append(stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
+    assert any(tmp_path.glob("*.pt")) and torch.equal(deltas[0], deltas[1])

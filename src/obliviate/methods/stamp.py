@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import encode_pair, pad_batch
+from obliviate.fingerprint import model_fingerprint
 from obliviate.hooks import add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
@@ -181,21 +183,62 @@ class StampCache:
 
     Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
     later layers' activations slightly; call `clear()` to recompute them.
+
+    With a `directory`, tensor statistics are also kept on disk under the model's content
+    fingerprint, so a new process editing the same weights (`obliviate forget`, the demo) skips
+    recomputing them. Files are written atomically; an unreadable file is recomputed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, directory: str | Path | None = None) -> None:
         self._store: dict[tuple, Any] = {}
+        self.directory = Path(directory) if directory is not None else None
+        self._model_keys: dict[int, Any] = {}
+        self._device: torch.device | None = None  # where loaded statistics go: the model's device
+
+    def model_key(self, model: nn.Module) -> Any:
+        """How statistics name their model: its identity in memory, its content fingerprint
+        (taken at first use, like the statistics themselves) when they are kept on disk."""
+        if self.directory is None:
+            return id(model)
+        if id(model) not in self._model_keys:
+            self._model_keys[id(model)] = model_fingerprint(model)
+            self._device = next(model.parameters()).device
+        return self._model_keys[id(model)]
 
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
         if key not in self._store:
-            self._store[key] = compute()
+            self._store[key] = self._load_or_compute(key, compute)
         return self._store[key]
+
+    def _load_or_compute(self, key: tuple, compute: Callable[[], Any]) -> Any:
+        path = None
+        if self.directory is not None:
+            path = self.directory / (hashlib.sha1(repr(key).encode()).hexdigest() + ".pt")
+            if path.is_file():
+                try:
+                    return torch.load(path, map_location=self._device, weights_only=True)
+                except Exception:  # a torn or foreign file: recompute and overwrite it
+                    pass
+        value = compute()
+        if path is not None and _is_tensor_tree(value):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            torch.save(value, tmp)
+            os.replace(tmp, path)
+        return value
 
     def clear(self) -> None:
         self._store.clear()
+        self._model_keys.clear()
 
     def __len__(self) -> int:
         return len(self._store)
+
+
+def _is_tensor_tree(value: Any) -> bool:
+    if isinstance(value, Tensor):
+        return True
+    return isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values())
 
 
 @dataclass
@@ -455,8 +498,11 @@ def layer_separation(
         acts = capture(model, tokenizer, refusal_prompts, layers, site, key_tokens, batch_size)
         return {l: a.mean(dim=1) for l, a in acts.items()}
 
-    key = ("refusal_mean", id(model), _fingerprint(refusal_prompts), site, key_tokens, tuple(layers))
-    refusal = cache.get(key, refusal_means) if cache is not None else refusal_means()
+    if cache is None:
+        refusal = refusal_means()
+    else:
+        key = ("refusal_mean", cache.model_key(model), _fingerprint(refusal_prompts), site, key_tokens, tuple(layers))
+        refusal = cache.get(key, refusal_means)
     return {l: cosine_separation(forget[l].mean(dim=1), refusal[l]) for l in layers}
 
 
@@ -691,7 +737,8 @@ def _edit_layer(
     ctx: StampContext,
     result: StampEdit,
 ) -> LayerEdit:
-    timings, cache, mid = result.timings, ctx.cache, id(model)
+    timings, cache = result.timings, ctx.cache
+    mid = cache.model_key(model)
     clock = time.perf_counter()
     path = down_proj_path(model, layer)
     module = get_module(model, path)

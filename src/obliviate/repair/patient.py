@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 
 from torch import Tensor
@@ -20,6 +21,7 @@ from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
 from obliviate.methods.stamp import (
+    StampCache,
     StampContext,
     StampEdit,
     StampHyperParams,
@@ -98,6 +100,7 @@ class Patient:
     probe_checks: int = 32  # forget probes re-asked (evenly spaced); all paraphrases and other languages are
     retain_checks: int = 64  # retain questions re-asked to measure drift
     retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~4% of the lab data)
+    stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
     _moments: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> K K^T
@@ -108,7 +111,7 @@ class Patient:
         if self._context is None or self._context.refusal_answer != refusal_answer:
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
             retain = [chat_prompt(self.tokenizer, q) for q, _ in self.knowledge.retain_questions([], self.retain_prompts, seed=1)]
-            self._context = StampContext(refusal_prompts=refusal, retain_prompts=retain,
+            self._context = StampContext(refusal_prompts=refusal, retain_prompts=retain, cache=StampCache(self.stats_dir),
                                          covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
         return self._context
 

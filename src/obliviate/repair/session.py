@@ -6,6 +6,7 @@ the `forget` and `chat` commands and the demo drive.
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -23,6 +24,13 @@ from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 from obliviate.repair.watchdog import RuleWatchdog, Watchdog
 
 STAMP_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stamp.yaml"
+
+
+def stats_dir() -> Path:
+    """Where STAMP's reference statistics are kept between runs: `$OBLIVIATE_CACHE/stamp`, by
+    default `~/.cache/obliviate/stamp` (one file per statistic, named by model fingerprint)."""
+    root = os.environ.get("OBLIVIATE_CACHE") or Path.home() / ".cache" / "obliviate"
+    return Path(root) / "stamp"
 
 
 @dataclass
@@ -77,7 +85,8 @@ class RepairSession:
         hp = hparams or StampHyperParams.from_yaml(STAMP_CONFIG)
         self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
         covariance = lab_covariance_texts(knowledge, tokenizer) if isinstance(knowledge, LabKnowledge) else None
-        self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance)
+        self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance,
+                               stats_dir=stats_dir())
 
     def handle(self, message: str) -> Outcome:
         """Run the whole pipeline on one message; never raises for a refused plan."""
