@@ -87,11 +87,9 @@ def ask(
     questions: Sequence[str],
     max_new_tokens: int = 32,
     system: str | None = None,
-    batch_size: int = 64,
 ) -> list[str]:
     """Answer plain questions through the chat template."""
-    prompts = [chat_prompt(tokenizer, q, system) for q in questions]
-    return generate(model, tokenizer, prompts, max_new_tokens, batch_size=max(1, batch_size))
+    return generate(model, tokenizer, [chat_prompt(tokenizer, q, system) for q in questions], max_new_tokens)
 
 
 @torch.no_grad()

@@ -757,10 +757,10 @@ def _edit_layer(
     K_f, V_out = torch.cat(keys, dim=1), torch.cat(outputs, dim=1)
     clock = _tick(timings, "keys", clock)
 
-    retain = None
+    retain, retain_id = None, _fingerprint(ctx.retain_prompts)
     if ctx.retain_prompts:
         retain = cache.get(
-            ("retain_keys", mid, layer, _fingerprint(ctx.retain_prompts), hp.key_tokens),
+            ("retain_keys", mid, layer, retain_id, hp.key_tokens),
             lambda: capture(model, tokenizer, ctx.retain_prompts, [layer], "key", hp.key_tokens, hp.batch_size)[layer],
         )
     cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
@@ -789,7 +789,7 @@ def _edit_layer(
             return reg
 
         regulariser = cache.get(
-            cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, _fingerprint(ctx.retain_prompts), hp.key_tokens),
+            cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, retain_id, hp.key_tokens),
             ridge_regulariser,
         )
         if layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T

@@ -110,11 +110,7 @@ def solve_exact(
 
 
 def solve_ridge(
-    W: Tensor,
-    K_f: Tensor,
-    V_f: Tensor,
-    C: Tensor | None = None,
-    lam: float = 1.0,
+    W: Tensor, K_f: Tensor, V_f: Tensor, C: Tensor | None = None, lam: float = 1.0
 ) -> Tensor:
     """MEMIT's covariance-regularised least squares: `dW = R K_f^T (lam C + K_f K_f^T)^{-1}`.
 

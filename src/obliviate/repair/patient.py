@@ -3,15 +3,17 @@
 Verification re-asks the forget probes, the held-out paraphrases and the other-language
 questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
-undone and retried on more layers; the best attempt is kept and recorded in the edit ledger.
+undone and retried: with a stronger hold on the retain buffer when only retain answers moved,
+on more layers otherwise; the best attempt is kept and recorded in the edit ledger. The patient
+remembers the keys of every edit in force so that later edits hold them (undo releases them).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from pathlib import Path
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -132,8 +134,7 @@ class Patient:
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
         questions = probes + plan.paraphrases + plan.crosslingual + list(retain_before)
-        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens,
-                                          batch_size=len(questions))))
+        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
 
         def forgotten(q: str) -> bool:
             a = answers[q]
@@ -171,7 +172,7 @@ class Patient:
         return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0]}) if wider else None
 
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
-        """Apply `plan`, verify, escalate to more layers when verification fails, record the best."""
+        """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best."""
         plan.validate()
         timings = dict(timings_ms or {})
         clock = time.perf_counter()
@@ -180,8 +181,7 @@ class Patient:
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
         if missing:
-            self._answers.update(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens,
-                                                  batch_size=len(missing))))
+            self._answers.update(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
         retain_before = {q: self._answers[q] for q in retain_qs}
         misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
         timings["prepare"] = (time.perf_counter() - clock) * 1000

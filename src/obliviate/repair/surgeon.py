@@ -128,7 +128,7 @@ class Surgeon:
             paraphrases += [q for q, _ in found.paraphrases]
             crosslingual += [q for q, _ in found.crosslingual]
         probes = list(dict.fromkeys(probes))
-        answers = ask(model, tokenizer, probes, max_new_tokens=12, batch_size=len(probes))
+        answers = ask(model, tokenizer, probes, max_new_tokens=12)
         known = [(q, a) for q, a in zip(probes, answers) if a.strip() and not is_refusal(a)]
         notes = []
         if not known:
