@@ -111,6 +111,7 @@ TINY_TOFU = {
 }
 
 
+@pytest.mark.tofu_data
 def test_tofu_pipeline_produces_every_metric_and_reuses_models(tmp_path, monkeypatch):
     config = TofuPipelineConfig.from_dict(TINY_TOFU)
     data = load_tofu_data(config)
@@ -140,6 +141,7 @@ def test_tofu_pipeline_produces_every_metric_and_reuses_models(tmp_path, monkeyp
         run_tofu_pipeline(changed, tmp_path, ["base"], log=lines.append)
 
 
+@pytest.mark.tofu_data
 def test_bench_runs_the_tofu_scenario_on_pipeline_models(tmp_path):
     config = BenchConfig(methods=["ga"], scenarios=["tofu"], attacks=["paraphrase", "crosslingual"], max_steps=1,
                          tofu={k: v for k, v in TINY_TOFU.items() if k != "max_steps"})

@@ -169,6 +169,7 @@ def test_attack_names_and_settings_are_checked(world):
     assert leaks(["born in 19710"], ["1971"], "contains") == [0.0]
 
 
+@pytest.mark.tofu_data
 def test_tofu_scenario_with_reference(model_and_tokenizer, monkeypatch):
     model, tok = model_and_tokenizer
     forget = load_split("forget01_perturbed")[:4]

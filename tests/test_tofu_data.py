@@ -30,12 +30,14 @@ def _pairs(rows: list[dict]) -> list[tuple[str, str]]:
     return [(r["question"], r["answer"]) for r in rows]
 
 
+@pytest.mark.tofu_data
 def test_default_resolution_finds_the_shared_directory(default_resolution):
     directory = resolve_tofu_dir()
     assert directory is not None and (directory / "full.jsonl").is_file()
     assert directory.parts[-3:] == ("shared", "data", "tofu")
 
 
+@pytest.mark.tofu_data
 @pytest.mark.parametrize("name", sorted(SPLITS))
 def test_every_split_has_the_published_row_count(default_resolution, name):
     rows = load_split(name)
@@ -43,6 +45,7 @@ def test_every_split_has_the_published_row_count(default_resolution, name):
     assert all(set(SPLITS[name].fields) <= set(r) for r in rows)
 
 
+@pytest.mark.tofu_data
 @pytest.mark.parametrize("forget", ["forget01", "forget05", "forget10"])
 def test_forget_is_the_last_authors_and_retain_the_rest(default_resolution, forget):
     forget_name, retain_name, holdout_name = forget_retain_names(forget)
@@ -58,6 +61,7 @@ def test_forget_is_the_last_authors_and_retain_the_rest(default_resolution, forg
     assert not holdout_questions & {r["question"] for r in full}
 
 
+@pytest.mark.tofu_data
 def test_forget10_questions_are_the_last_400_of_full(default_resolution):
     full = load_split("full")
     assert [r["question"] for r in load_split("forget10_perturbed")] == [r["question"] for r in full[-400:]]
@@ -71,6 +75,7 @@ def test_forget_retain_names():
         forget_retain_names("forget20")
 
 
+@pytest.mark.tofu_data
 def test_tofu_splits_bundle(default_resolution):
     splits = TofuSplits.load("forget05")
     assert splits.forget == "forget05"
@@ -81,6 +86,7 @@ def test_tofu_splits_bundle(default_resolution):
     assert all(len(r["perturbed_answer"]) == 3 for r in splits.world_facts_perturbed)
 
 
+@pytest.mark.tofu_data
 def test_idontknow_sentences(default_resolution):
     sentences = load_idontknow()
     assert len(sentences) == 100
