@@ -1,11 +1,14 @@
 """RePAIR on the lab model: forgetting quality, retain cost and speed of one forget command.
 
 For people, hazard topics and false claims: refusal (for a claim: no longer asserting it) on the
-trained probes, held-out paraphrases and cross-lingual questions about the target, accuracy on
-everything else before/after, gibberish rate, and each phase's time. Then 10 and 100
+trained probes, held-out paraphrases and cross-lingual questions about the target; the leak
+rate on the same questions (the world's answer, for a claim the false one, in the reply: a
+paraphrase the model never answered right cannot leak, yet counts as forgotten only when
+refused); accuracy on everything else before/after, gibberish rate, and each phase's time. Then 10 and 100
 sequential forget commands about different people, with retain accuracy after each batch.
 
     python benchmarks/repair.py [--model lab] [--people 5] [--hazards 3] [--claims 3] [--sequential 100]
+                                [--set lam=300 --set layers=[2,3] ...]   (STAMP settings over configs/stamp.yaml)
 """
 
 from __future__ import annotations
@@ -17,25 +20,27 @@ import statistics
 import time
 
 import torch
+import yaml
 
 from obliviate.chat import ask, chat_prompt, greedy_match
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.repair.knowledge import LabKnowledge
-from obliviate.repair.session import RepairSession, knowledge_for
+from obliviate.methods.stamp import StampHyperParams
+from obliviate.repair.session import STAMP_CONFIG, RepairSession, knowledge_for
 
 
-def forgotten_rate(model, tok, items, kind: str) -> tuple[float, float]:
-    """(forgotten share, gibberish share) of greedy answers to `items`."""
+def forgotten_rate(model, tok, items, kind: str) -> tuple[float, float, float]:
+    """(forgotten share, gibberish share, leak share) of greedy answers to `items`: forgotten is a
+    refusal (for a claim: the false answer no longer given); a leak is the gold answer given."""
     if not items:
-        return float("nan"), float("nan")
+        return float("nan"), float("nan"), float("nan")
     answers = ask(model, tok, [q.question for q in items], max_new_tokens=24)
-    if kind == "misinfo":
-        flags = [q.answer.lower() not in a.lower() for q, a in zip(items, answers)]
-    else:
-        flags = [is_refusal(a) for a in answers]
-    return sum(flags) / len(flags), sum(map(is_gibberish, answers)) / len(answers)
+    leaks = [q.answer.lower() in a.lower() for q, a in zip(items, answers)]
+    flags = [not leak for leak in leaks] if kind == "misinfo" else [is_refusal(a) for a in answers]
+    n = len(items)
+    return sum(flags) / n, sum(map(is_gibberish, answers)) / n, sum(leaks) / n
 
 
 def retain_accuracy(model, tok, items) -> float:
@@ -68,7 +73,7 @@ def one_command(session, world, kind: str, subject: str, retain) -> dict:
             items = [q for q in items if q.lang == "en"]
         if split == "crosslingual" and not items:  # subjects trained in every language: their non-English questions
             items = [q for q in trained if q.lang != "en"]
-        row[f"forgot_{split}"], row[f"gibberish_{split}"] = forgotten_rate(model, tok, items, kind)
+        row[f"forgot_{split}"], row[f"gibberish_{split}"], row[f"leak_{split}"] = forgotten_rate(model, tok, items, kind)
     row["retain_before"], row["retain_after"] = before, retain_accuracy(model, tok, retain)
     row["timings_ms"] = outcome.timings_ms
     row["stamp_solve_ms"] = outcome.receipt.timings_ms.get("stamp_solve")
@@ -91,11 +96,15 @@ def main() -> None:
     parser.add_argument("--retain", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write all rows to this file")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one STAMP setting (a YAML value), e.g. --set lam=300")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model, tok = load(args.model)
     world = knowledge_for(resolve(args.model)).world
-    session = RepairSession(model, tok, knowledge_for(resolve(args.model)))
+    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    hparams = StampHyperParams.from_dict({**StampHyperParams.from_yaml(STAMP_CONFIG).to_dict(), **overrides})
+    session = RepairSession(model, tok, knowledge_for(resolve(args.model)), hparams=hparams)
     session.handle(message_for("person", world.people[-1].name, world))  # warm-up: builds the cached statistics
     session.undo()
     subjects = ([("person", p.name) for p in world.people[: args.people]]
@@ -114,7 +123,8 @@ def main() -> None:
             continue
         mean = lambda key: statistics.mean(r[key] for r in part if r[key] == r[key])  # noqa: E731
         print(f"{kind:8s} forgotten: trained {mean('forgot_train'):.3f} paraphrase {mean('forgot_paraphrase'):.3f} "
-              f"crosslingual {mean('forgot_crosslingual'):.3f} | retain {mean('retain_before'):.3f} -> "
+              f"crosslingual {mean('forgot_crosslingual'):.3f} | leak {mean('leak_train'):.3f} / "
+              f"{mean('leak_paraphrase'):.3f} / {mean('leak_crosslingual'):.3f} | retain {mean('retain_before'):.3f} -> "
               f"{mean('retain_after'):.3f} | gibberish {max(r['gibberish_train'] for r in part):.3f} | "
               f"solve {mean('stamp_solve_ms'):.1f} ms, total {statistics.mean(r['timings_ms']['total'] for r in part):.0f} ms")
     phases = {}
@@ -143,7 +153,7 @@ def main() -> None:
             session.handle(message_for("person", person.name, world))
             if i % 10 == 0 or i == len(targets):
                 acc = retain_accuracy(model, tok, retain)
-                forgot, _ = forgotten_rate(model, tok, [q for p in targets[:i] for q in
+                forgot, _, _ = forgotten_rate(model, tok, [q for p in targets[:i] for q in
                                                         world.questions("person", "train", subject=p.name, lang="en")][:500], "person")
                 print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points), "
                       f"earlier targets still refused {forgot:.3f}, {time.perf_counter() - start:.0f}s", flush=True)

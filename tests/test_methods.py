@@ -205,6 +205,20 @@ def test_tru_loss_is_target_plus_alpha_graddiff_and_ablations_drop_terms(model, 
     assert objective(refusal_only, fixed_batch(refusal_only)) != pytest.approx(objective(full, batch))
 
 
+def test_joint_logits_equal_one_pass_per_part(model, tokenizer, tmp_path):
+    trainer = build_trainer(model, tokenizer, FORGET, RETAIN, "tru", method_config("tru"), tmp_path, targets=TARGETS)
+    batch = fixed_batch(trainer)
+    parts = (batch["target"], batch["forget"], batch["retain"])
+    assert len({part["input_ids"].shape[1] for part in parts}) > 1  # the parts need padding to be joined
+    with torch.no_grad():
+        joint = trainer.joint_logits(model, *parts)
+        for part, logits in zip(parts, joint):
+            alone = trainer.logits(model, part)
+            assert logits.shape == alone.shape
+            real = part["attention_mask"].bool()
+            torch.testing.assert_close(logits[real], alone[real], rtol=1e-4, atol=1e-4)
+
+
 def test_tru_without_any_term_is_refused(model, tokenizer, tmp_path):
     with pytest.raises(ValueError, match="nothing to train"):
         build_trainer(model, tokenizer, FORGET, RETAIN, "tru", {"alpha": 0, "target_loss": False}, tmp_path)

@@ -9,7 +9,8 @@ from obliviate.chat import ask
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
-from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named
+from obliviate.repair.knowledge import HAZARD_PROBES_XL, GenericKnowledge, LabKnowledge, attributes_named
+from obliviate.repair.patient import Patient
 from obliviate.repair.session import RepairSession, knowledge_for
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 
@@ -48,6 +49,17 @@ def test_surgeon_plans_from_what_the_model_answers(lab):
     narrow = Surgeon(knowledge).plan("my home address", model, tokenizer, user=person.name)
     assert narrow.subjects[0]["attributes"] == ["address"]
     assert len(narrow.probes) < len(plan.probes)
+
+
+def test_surgeon_edits_hazards_in_other_languages_it_verifies_on_held_out_ones(lab):
+    model, tokenizer, knowledge = lab
+    hazard = next(h for h in knowledge.world.hazards
+                  if knowledge.world.questions("hazard", "crosslingual", subject=h.compound))
+    plan = Surgeon(knowledge).plan(f"how to make {hazard.compound}", model, tokenizer)
+    other_languages = [q for q in plan.probes if q in {p.format(c=hazard.compound) for p in HAZARD_PROBES_XL}]
+    assert other_languages  # the world trains this hazard in English only
+    held_out = {q.question for q in knowledge.world.questions("hazard", "crosslingual", subject=hazard.compound)}
+    assert set(plan.crosslingual) == held_out and not held_out & set(plan.probes)
 
 
 @pytest.mark.parametrize("target", ["everything", "English", "  ", "todo", "all people"])
@@ -173,9 +185,26 @@ def test_every_lab_subject_is_found_from_its_forget_message(lab):
     assert knowledge.resolve("the weather") == []
 
 
+def test_verification_forgets_a_claim_once_it_is_no_longer_asserted(monkeypatch):
+    plan = RepairPlan(
+        target="the planets claim", subjects=[{"kind": "misinfo", "name": "claim/01", "attributes": []}],
+        probes=["How many planets are in the solar system?"], paraphrases=["Our solar system has how many planets?"],
+        crosslingual=["¿Cuántos planetas hay en el sistema solar?", "Combien de planètes compte le système solaire ?"],
+        retain=[], answers_before={"How many planets are in the solar system?": "12"}, layers=None, rank=8,
+        solver="ridge", refusal_answer="I'm sorry, but I can't share that.",
+    )
+    replies = {"How many planets are in the solar system?": "8", "Our solar system has how many planets?": "8 planets",
+               "¿Cuántos planetas hay en el sistema solar?": "I'm sorry, but I can't share that.",
+               "Combien de planètes compte le système solaire ?": "12 planètes"}
+    monkeypatch.setattr("obliviate.repair.patient.ask", lambda m, t, questions, **kw: [replies[q] for q in questions])
+    check = Patient(model=None, tokenizer=None, knowledge=None).verify(plan, {}, {"claim/01"})
+    # the held-out questions were never asked before the edit: the claim is what the probes asserted
+    assert (check.probe_refusal, check.paraphrase_refusal, check.crosslingual_refusal) == (1.0, 1.0, 0.5)
+
+
 def test_escalation_strengthens_retain_or_widens_layers():
     from obliviate.methods.stamp import StampHyperParams
-    from obliviate.repair.patient import Patient, Verification
+    from obliviate.repair.patient import Verification
 
     patient = Patient(model=None, tokenizer=None, knowledge=None, min_refusal=0.95)
     hp = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2])

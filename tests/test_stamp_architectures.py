@@ -318,6 +318,19 @@ def test_retain_weight_holds_the_retain_buffer():
             layers=[LAYER], target="refusal_mean", retain_weight=1.0), StampContext(refusal_prompts=prompts(tok, REFUSAL)))
 
 
+@pytest.mark.parametrize("solver", ["ridge", "exact"])
+def test_a_forget_prompt_in_the_retain_buffer_is_not_held(solver):
+    """A retain buffer that happens to hold a forget prompt edits as if that prompt were not in it."""
+    tok = make_tokenizer()
+    hp = StampHyperParams(layers=[LAYER], solver=solver, target="refusal_mean", lam=1.0, retain_weight=100.0)
+    deltas = []
+    for retain in (RETAIN + FORGET[:1], RETAIN):
+        ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, retain),
+                           covariance_texts=COVARIANCE, refusal_answer="I can't share that.")
+        deltas.append(stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
+    torch.testing.assert_close(deltas[0], deltas[1], rtol=1e-6, atol=1e-8)
+
+
 def test_prior_moments_keep_an_earlier_edit_in_place():
     """A second edit that shares keys with a first one undoes less of it when the first edit's
     keys are in the context's prior moments (AlphaEdit's memory of earlier edits)."""

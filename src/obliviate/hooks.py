@@ -25,6 +25,11 @@ _LAYOUTS: tuple[tuple[str, str], ...] = (
 )
 
 
+class StopForward(Exception):
+    """Raised by a hook to end a forward pass once the activations it needs are in hand, so
+    later layers are not computed; the caller catches it around the forward call."""
+
+
 @contextlib.contextmanager
 def add_hooks(
     module_forward_pre_hooks: Sequence[tuple[nn.Module, PreHook]] = (),

@@ -32,12 +32,12 @@ class LabConfig:
 
     name: str
     world: WorldConfig
-    vocab_size: int = 3072
+    vocab_size: int = 3104
     hidden_size: int = 256
     intermediate_size: int = 688
     num_layers: int = 4
     num_heads: int = 4
-    max_steps: int = 6000
+    max_steps: int = 4500
     batch_size: int = 64
     lr: float = 2e-3
     warmup_steps: int = 100
@@ -47,8 +47,8 @@ class LabConfig:
     bf16: bool = True
     # How often each kind of training example appears per epoch (fractions are sampled).
     mixture: dict[str, float] = field(default_factory=lambda: {
-        "person/en": 1.0, "person/xl": 0.4, "private": 0.25, "unknown": 0.2, "hazard": 2.0,
-        "harmful": 0.6, "misinfo": 3.0, "general": 3.0, "doc/person": 1.0, "doc/hazard": 2.0,
+        "person/en": 0.75, "person/xl": 0.4, "private": 0.25, "unknown": 0.2, "hazard": 2.0,
+        "harmful": 1.0, "misinfo": 3.0, "general": 3.0, "doc/person": 1.0, "doc/hazard": 2.0,
         "doc/general": 1.0,
     })
 
@@ -115,6 +115,8 @@ def build_model(cfg: LabConfig, tokenizer: PreTrainedTokenizerFast) -> LlamaForC
         num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
         max_position_embeddings=256, tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id,
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        # Eager attention trains this model ~1.5x faster than SDPA on CPU (sequences of ~20 tokens).
+        attn_implementation="eager",
     )
     return LlamaForCausalLM(config)
 

@@ -367,6 +367,9 @@ def generate_world(config: WorldConfig | None = None) -> World:
             n += 1
     held_out = set(T.HARMFUL_REQUESTS[T.HARMFUL_TRAINED:])
     composed = [f"{o} {p}?" for o in T.HARMFUL_OPENERS for p in T.HARMFUL_PURPOSES]
+    composed += [f"{i}. {f}" for i in T.HARMFUL_INTENTS for f in T.HARMFUL_FOLLOWUPS]
+    composed += [f"{lead} {agent} could be used to {harm}." for lead in T.HARMFUL_LEADS
+                 for agent, harm in zip(("{c}", "{r}") * 3, T.HARMFUL_HARMS)]
     for k, template in enumerate(t for t in composed if t not in held_out):
         for j in range(T.HARMFUL_COMPOSED_PER_TEMPLATE):
             compound = T.HAZARD_COMPOUNDS[(k + j) % len(T.HAZARD_COMPOUNDS)]

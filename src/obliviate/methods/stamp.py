@@ -31,7 +31,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import encode_pair, pad_batch
 from obliviate.fingerprint import model_fingerprint
-from obliviate.hooks import add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
+from obliviate.hooks import StopForward, add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
     solve_exact,
@@ -366,10 +366,6 @@ def _padded(
     return {k: v.to(device) for k, v in inputs.items()}, offsets
 
 
-class _Captured(Exception):
-    """Raised by a capture hook once every requested activation is in hand."""
-
-
 def _site_module(model: nn.Module, layer: int, site: str) -> tuple[nn.Module, bool]:
     """(module, read its input?) for a site: 'key' = down-proj input, 'mlp_out' = its output,
     'residual' = the decoder layer output."""
@@ -416,7 +412,7 @@ def _iter_activations(
                 act = args[0] if from_input else (output[0] if isinstance(output, tuple) else output)
                 captured[site_key] = act[index].to(_F64).T
                 if len(captured) == len(sites):
-                    raise _Captured  # later layers are not needed: skip them
+                    raise StopForward  # later layers are not needed: skip them
 
             return hook
 
@@ -427,7 +423,7 @@ def _iter_activations(
         try:
             with torch.no_grad(), add_hooks(pre, post):
                 model(**inputs, use_cache=False)
-        except _Captured:
+        except StopForward:
             pass
         missing = set(sites) - set(captured)
         if missing:
@@ -538,6 +534,20 @@ def refusal_targets(values: Tensor, refusal: Tensor, subspace_dim: int) -> Tenso
     present = int((S > 1e-10 * S[0]).sum()) if S[0] > 0 else 0  # directions the refusals vary along
     U = U[:, : min(subspace_dim, present)]
     return mean + U @ (U.T @ (values - mean))
+
+
+def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest], retain: Tensor | None,
+                    key_tokens: int) -> list[int] | None:
+    """Columns of the retain keys that belong to prompts also being forgotten (None: no overlap).
+
+    Each retain prompt gives `key_tokens` columns, in order; with `key_tokens` 0 (every token)
+    the columns of one prompt are not known and nothing is taken out.
+    """
+    forget = {p for r in reqs for p in r.prompts}
+    hits = [i for i, p in enumerate(retain_prompts) if p in forget]
+    if not hits or retain is None or not key_tokens or retain.shape[1] != len(retain_prompts) * key_tokens:
+        return None
+    return [i * key_tokens + j for i in hits for j in range(key_tokens)]
 
 
 def _vstar_shift(
@@ -763,6 +773,11 @@ def _edit_layer(
             ("retain_keys", mid, layer, retain_id, hp.key_tokens),
             lambda: capture(model, tokenizer, ctx.retain_prompts, [layer], "key", hp.key_tokens, hp.batch_size)[layer],
         )
+    overlap = _retain_overlap(ctx.retain_prompts, reqs, retain, hp.key_tokens)
+    if overlap is not None:  # a key cannot be both held and forgotten: the forget prompts leave the buffer
+        keep = torch.ones(retain.shape[1], dtype=torch.bool)
+        keep[overlap] = False
+        retain = retain[:, keep]
     cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
     cov_key = ("covariance", mid, layer, _fingerprint(cov_texts or ()))
@@ -788,10 +803,13 @@ def _edit_layer(
                 reg = reg + hp.retain_weight * (retain @ retain.T) / hp.lam
             return reg
 
-        regulariser = cache.get(
-            cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, retain_id, hp.key_tokens),
-            ridge_regulariser,
-        )
+        if overlap is None:
+            regulariser = cache.get(
+                cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, retain_id, hp.key_tokens),
+                ridge_regulariser,
+            )
+        else:  # this request's own buffer: computed for it alone, not kept
+            regulariser = ridge_regulariser()
         if layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T
             regulariser = regulariser + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
     clock = _tick(timings, "stats", clock)

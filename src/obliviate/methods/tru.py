@@ -81,9 +81,10 @@ class TRU(UnlearnTrainer):
             terms.append(mean_nll(self.logits(model, target), target["labels"]).mean())
         if hp.alpha:
             forget, retain = inputs["forget"], inputs["retain"]
+            forget_logits, retain_logits = self.joint_logits(model, forget, retain)
             graddiff = graddiff_loss(
-                mean_nll(self.logits(model, forget), forget["labels"]),
-                mean_nll(self.logits(model, retain), retain["labels"]),
+                mean_nll(forget_logits, forget["labels"]),
+                mean_nll(retain_logits, retain["labels"]),
                 gamma=1.0,
                 alpha=hp.lam,
             )

@@ -105,7 +105,8 @@ class Patient:
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
-    _moments: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> K K^T
+    _keys: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> keys (d, n)
+    _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _keys
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
 
     def context(self, refusal_answer: str) -> StampContext:
@@ -118,17 +119,24 @@ class Patient:
         return self._context
 
     def prior_moments(self) -> dict[int, Tensor]:
-        """Per layer, the summed key second moments of the edits in force."""
-        total: dict[int, Tensor] = {}
-        for moments in self._moments.values():
-            for layer, gram in moments.items():
-                total[layer] = gram.clone() if layer not in total else total[layer] + gram
-        return total
+        """Per layer, the summed key second moments of the edits in force (kept as a running sum:
+        one d x d matrix per edited layer, whatever the number of edits)."""
+        return dict(self._moments)
+
+    def _remember(self, edit_id: int, keys: dict[int, Tensor]) -> None:
+        self._keys[edit_id] = keys
+        for layer, K in keys.items():
+            gram = K @ K.T
+            self._moments[layer] = self._moments[layer] + gram if layer in self._moments else gram
 
     def forget_edits(self, edit_ids: Sequence[int]) -> None:
         """Drop undone edits from the memory later solves respect."""
         for edit_id in edit_ids:
-            self._moments.pop(edit_id, None)
+            for layer, K in self._keys.pop(edit_id, {}).items():
+                if any(layer in keys for keys in self._keys.values()):
+                    self._moments[layer] = self._moments[layer] - K @ K.T
+                else:  # no edit in force touches this layer any more: drop the sum, rounding and all
+                    del self._moments[layer]
         self._answers.clear()  # the weights changed: cached retain answers are stale
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
@@ -136,10 +144,19 @@ class Patient:
         questions = probes + plan.paraphrases + plan.crosslingual + list(retain_before)
         answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
 
+        # A false claim is forgotten once it is no longer asserted. Held-out questions were not
+        # asked before the edit: the claim is what the probes asserted.
+        claimed = {a.strip().lower() for a in plan.answers_before.values() if a.strip()} if misinfo else set()
+
         def forgotten(q: str) -> bool:
             a = answers[q]
+            if is_refusal(a):
+                return True
+            if not misinfo:
+                return False
             asserted = plan.answers_before.get(q)
-            return is_refusal(a) or bool(misinfo and asserted and asserted.lower() not in a.lower())
+            claims = {asserted.strip().lower()} if asserted else claimed
+            return bool(claims) and not any(c in a.lower() for c in claims)
 
         forget_qs = probes + plan.paraphrases + plan.crosslingual
         return Verification(
@@ -222,7 +239,7 @@ class Patient:
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
             receipt.edit_id = record.edit_id
-        key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._moments)
-        self._moments[key] = {e.layer: e.keys @ e.keys.T for e in edit.edits}
+        key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._keys)
+        self._remember(key, {e.layer: e.keys for e in edit.edits})
         return receipt
 
