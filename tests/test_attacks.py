@@ -17,6 +17,7 @@ from obliviate.eval.attacks.paraphrase import paraphrase, rule_based_paraphrase
 from obliviate.eval.attacks.relearn import RelearnConfig, relearn, split_for_relearning
 from obliviate.eval.attacks.zerothink import EMPTY_THINK_COMPACT, zerothink, zerothink_generate, zerothink_prompt
 from obliviate.eval.metrics.mia import min_k_scores
+from obliviate.lab import templates as T
 from obliviate.lab.world import WorldConfig, generate_world
 from obliviate.methods.trainer import finetune
 
@@ -67,18 +68,17 @@ def test_paraphrase_takes_the_worlds_held_out_phrasings(world):
     person = world.people[1]
     name, city = person.name, person.facts["birthplace"]
     forget = [q for q in world.questions("person", "train", subject=name, lang="en") if q.attribute == "birthplace"]
-    assert len(forget) == 5  # five trained phrasings of one fact
+    assert len(forget) == T.TRAINED_EN  # every trained phrasing of one fact
     prompts = paraphrase(forget, world=world)
     assert prompts == [
-        AttackedPrompt(f"{person.id}/birthplace/en5", f"{person.id}/birthplace/en0",
+        AttackedPrompt(f"{person.id}/birthplace/en7", f"{person.id}/birthplace/en0",
                        f"What city was {name} born in?", city, "paraphrase"),
-        AttackedPrompt(f"{person.id}/birthplace/en6", f"{person.id}/birthplace/en0",
+        AttackedPrompt(f"{person.id}/birthplace/en8", f"{person.id}/birthplace/en0",
                        f"Where is the birthplace of {name}?", city, "paraphrase"),
     ]
     # a held-out phrasing that is itself in the forget set is not asked again
-    en5 = [q for q in world.questions("person", "paraphrase", subject=name) if q.id.endswith("birthplace/en5")]
-    with_en5 = forget + en5
-    assert [p.id for p in paraphrase(with_en5, world=world)] == [f"{person.id}/birthplace/en6"]
+    en7 = [q for q in world.questions("person", "paraphrase", subject=name) if q.id.endswith("birthplace/en7")]
+    assert [p.id for p in paraphrase(forget + en7, world=world)] == [f"{person.id}/birthplace/en8"]
 
 
 def test_paraphrase_of_hazard_and_claim(world):

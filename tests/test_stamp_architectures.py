@@ -328,7 +328,7 @@ def test_a_forget_prompt_in_the_retain_buffer_is_not_held(solver):
         ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, retain),
                            covariance_texts=COVARIANCE, refusal_answer="I can't share that.")
         deltas.append(stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
-    torch.testing.assert_close(deltas[0], deltas[1], rtol=1e-6, atol=1e-8)
+    torch.testing.assert_close(deltas[0], deltas[1], rtol=1e-4, atol=1e-6)
 
 
 def test_prior_moments_keep_an_earlier_edit_in_place():
@@ -441,7 +441,7 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
 def test_shipped_config_loads():
     hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "src" / "obliviate" / "configs" / "stamp.yaml")
     # The file holds the lab-tuned settings: the class defaults except where tuning moved them.
-    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 8, "lam": 1000.0, "retain_weight": 2.0,
+    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 8, "lam": 100.0, "retain_weight": 2.0,
              "min_layer": 1}
     assert hp == StampHyperParams(**{**StampHyperParams().to_dict(), **tuned})
 
