@@ -212,8 +212,12 @@ def test_escalation_strengthens_retain_or_widens_layers():
     moved = Verification(1.0, 1.0, None, gibberish_rate=0.0, retain_changed=0.2)  # forgot, but retain moved
     stronger = patient._escalate(hp, moved, [2], schedule)
     assert (stronger.layers, stronger.lam, stronger.retain_weight) == ([2], 40.0, 8.0)
-    missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # forgetting fell short
-    assert patient._escalate(hp, missed, [2], schedule).layers == [1, 2, 3]
+    missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # too timid: nothing moved
+    looser = patient._escalate(hp, missed, [2], schedule)
+    assert (looser.layers, looser.lam) == ([1, 2, 3], 1.0)
+    missed_and_moved = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.02)
+    assert (patient._escalate(hp, missed_and_moved, [2], schedule).layers,
+            patient._escalate(hp, missed_and_moved, [2], schedule).lam) == ([1, 2, 3], 10.0)
     assert patient._escalate(hp, missed, [0, 1, 2, 3], schedule) is None  # nothing wider left
 
 

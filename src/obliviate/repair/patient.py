@@ -181,12 +181,17 @@ class Patient:
     def _escalate(self, hp: StampHyperParams, check: Verification, layers: list[int],
                   schedule: list[list[int]]) -> StampHyperParams | None:
         """The next attempt: when the forget side held but retain answers moved, the same layers
-        with the retain side weighted 4x (ridge); otherwise the next, wider layer set."""
+        with the retain side weighted 4x (ridge); otherwise the next, wider layer set, and when no
+        retain answer moved at all, a 10x looser hold (ridge `lam` / 10): the edit was too timid."""
         if check.forgotten(self.min_refusal) and hp.solver == "ridge":
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
                                                "retain_weight": hp.retain_weight * 4})
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
-        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0]}) if wider else None
+        if not wider:
+            return None
+        loosen = hp.solver == "ridge" and check.retain_changed == 0
+        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0],
+                                           **({"lam": hp.lam / 10} if loosen else {})})
 
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
         """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best."""
