@@ -20,15 +20,15 @@ import statistics
 import time
 
 import torch
-import yaml
 
 from obliviate.chat import ask, chat_prompt, greedy_match
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
-from obliviate.repair.knowledge import LabKnowledge
 from obliviate.methods.stamp import StampHyperParams
+from obliviate.repair.knowledge import LabKnowledge
 from obliviate.repair.session import STAMP_CONFIG, RepairSession, knowledge_for
+from obliviate.yaml_config import parse_overrides
 
 
 def forgotten_rate(model, tok, items, kind: str) -> tuple[float, float, float]:
@@ -102,7 +102,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     model, tok = load(args.model)
     world = knowledge_for(resolve(args.model)).world
-    overrides = {key: yaml.safe_load(value) for key, value in (item.split("=", 1) for item in args.set)}
+    overrides = parse_overrides(args.set)
     hparams = StampHyperParams.from_dict({**StampHyperParams.from_yaml(STAMP_CONFIG).to_dict(), **overrides})
     session = RepairSession(model, tok, knowledge_for(resolve(args.model)), hparams=hparams)
     session.handle(message_for("person", world.people[-1].name, world))  # warm-up: builds the cached statistics

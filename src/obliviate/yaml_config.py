@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -34,3 +34,18 @@ def check_fields(cls: type, values: Mapping[str, Any]) -> None:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+
+
+def parse_overrides(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
+    """Command-line style overrides (`["lam=300", "layers=[2, 3]"]`, values read as YAML) as a mapping."""
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    if isinstance(overrides, str):
+        raise ValueError(f"overrides must be a mapping or a list of 'key=value' strings: {overrides!r}")
+    values = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"override {item!r} is not of the form key=value")
+        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return values

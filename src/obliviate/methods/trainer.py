@@ -32,7 +32,7 @@ from obliviate.hooks import StopForward, add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
 from obliviate.methods.losses import mean_nll
 from obliviate.registry import Registry
-from obliviate.yaml_config import check_fields, read_yaml_mapping
+from obliviate.yaml_config import check_fields, parse_overrides, read_yaml_mapping
 
 ConfigT = TypeVar("ConfigT", bound="MethodConfig")
 Part = Mapping[str, torch.Tensor]
@@ -87,7 +87,7 @@ class MethodConfig:
 
     def with_overrides(self: ConfigT, overrides: Mapping[str, Any] | Sequence[str]) -> ConfigT:
         """A copy with some fields replaced; `"key=value"` strings are parsed as YAML scalars."""
-        values = _parse_overrides(overrides)
+        values = parse_overrides(overrides)
         check_fields(type(self), values)
         hints = typing.get_type_hints(type(self))
         coerced = {name: _coerce(name, hints[name], value) for name, value in values.items()}
@@ -104,20 +104,6 @@ class MethodConfig:
     def targets_for(self, forget_count: int, targets: Sequence[str] | None) -> list[str] | None:
         """The per-forget-item target answers this method trains on (None: it uses none)."""
         return None
-
-
-def _parse_overrides(overrides: Mapping[str, Any] | Sequence[str]) -> dict[str, Any]:
-    if isinstance(overrides, Mapping):
-        return dict(overrides)
-    if isinstance(overrides, str):
-        raise ValueError(f"overrides must be a mapping or a list of 'key=value' strings: {overrides!r}")
-    values = {}
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"override {item!r} is not of the form key=value")
-        values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-    return values
 
 
 def _coerce(name: str, hint: Any, value: Any) -> Any:

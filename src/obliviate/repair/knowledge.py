@@ -125,13 +125,12 @@ class LabKnowledge:
 
     def candidates(self, subject: Subject) -> Candidates:
         trained = self._items(subject, "train")
-        other_languages = [qa for qa in trained if not _is_english(qa[0])]
-        if subject.kind == "hazard":
-            other_languages += [(q.format(c=subject.name), None) for q in HAZARD_PROBES_XL]
+        trained_xl = [qa for qa in trained if not _is_english(qa[0])]
+        surgeon_xl = [(q.format(c=subject.name), None) for q in HAZARD_PROBES_XL] if subject.kind == "hazard" else []
         return Candidates(
-            probes=[qa for qa in trained if _is_english(qa[0])] + other_languages,
+            probes=[qa for qa in trained if _is_english(qa[0])] + trained_xl + surgeon_xl,
             paraphrases=self._items(subject, "paraphrase"),
-            crosslingual=self._items(subject, "crosslingual") or [qa for qa in trained if not _is_english(qa[0])],
+            crosslingual=self._items(subject, "crosslingual") or trained_xl,
         )
 
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
