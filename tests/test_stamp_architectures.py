@@ -324,11 +324,54 @@ def test_a_forget_prompt_in_the_retain_buffer_is_not_held(solver):
     tok = make_tokenizer()
     hp = StampHyperParams(layers=[LAYER], solver=solver, target="refusal_mean", lam=1.0, retain_weight=100.0)
     deltas = []
-    for retain in (RETAIN + FORGET[:1], RETAIN):
-        ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, retain),
+    held = prompts(tok, FORGET[:1])[0] + " "  # the same tokens under another string: not recognised, so held
+    for retain in (prompts(tok, RETAIN + FORGET[:1]), prompts(tok, RETAIN), prompts(tok, RETAIN) + [held]):
+        ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=retain,
                            covariance_texts=COVARIANCE, refusal_answer="I can't share that.")
         deltas.append(stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
-    torch.testing.assert_close(deltas[0], deltas[1], rtol=1e-4, atol=1e-6)
+    # the buffer keeps a key moment; taking a prompt out leaves float32 rounding of its keys behind
+    assert float((deltas[0] - deltas[1]).norm() / deltas[1].norm()) < 1e-2
+    assert float((deltas[2] - deltas[1]).norm() / deltas[1].norm()) > 0.1
+
+
+RETAIN_ANSWERS = ["I don't know", "two plus two", "four", "I don't know", "two", "alice", "bob city", "four"]
+
+
+def test_retain_answers_hold_how_retain_answers_continue():
+    """With key position "answer", retain answers put keys at every retain answer token into the
+    least squares: the edit moves the layer's output along those answers far less."""
+    tok = make_tokenizer()
+    conversations = [f"{p} {a}" for p, a in zip(prompts(tok, RETAIN), RETAIN_ANSWERS)]
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=100.0,
+                          key_position="answer")
+    change = {}
+    for answers in (None, RETAIN_ANSWERS):
+        model = make_model("llama")
+        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, context(tok, covariance_texts=COVARIANCE,
+                                                                          retain_answers=answers))
+        keys = torch.cat([capture(model, tok, [text], [LAYER], "key", key_tokens=None)[LAYER][:, -len(a.split()) - 1:]
+                          for text, a in zip(conversations, RETAIN_ANSWERS)], dim=1)  # last prompt token + answer
+        W = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+        change[answers is not None] = float(torch.linalg.norm(edit.edits[0].delta @ keys) / torch.linalg.norm(W @ keys))
+    assert change[True] < 0.5 * change[False]
+    with pytest.raises(ValueError, match="2 retain answers for 8 retain prompts"):
+        stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, context(tok, retain_answers=RETAIN_ANSWERS[:2]))
+
+
+def test_a_forget_prompt_among_retain_answers_is_not_held():
+    """The forget prompts leave the buffer also when retain keys come from whole answers."""
+    tok = make_tokenizer()
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=100.0,
+                          key_position="answer")
+    deltas = []
+    held = prompts(tok, FORGET[:1])[0] + " "
+    for retain, answers in ((prompts(tok, RETAIN + FORGET[:1]), RETAIN_ANSWERS + ["two plus two"]),
+                            (prompts(tok, RETAIN), RETAIN_ANSWERS), (prompts(tok, RETAIN) + [held], RETAIN_ANSWERS + ["two plus two"])):
+        ctx = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=retain,
+                           retain_answers=answers, covariance_texts=COVARIANCE, refusal_answer="I can't share that.")
+        deltas.append(stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
+    assert float((deltas[0] - deltas[1]).norm() / deltas[1].norm()) < 1e-2
+    assert float((deltas[2] - deltas[1]).norm() / deltas[1].norm()) > 0.1
 
 
 def test_prior_moments_keep_an_earlier_edit_in_place():

@@ -7,6 +7,7 @@ import torch
 
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
+    moment_factor,
     retain_basis,
     second_moment,
     solve_exact,
@@ -37,6 +38,18 @@ def test_second_moment_and_retain_basis():
     assert Q.shape == (2, 1)  # the zero row adds no direction
     assert torch.allclose(Q @ Q.T, torch.tensor([[1.0, 0.0], [0.0, 0.0]], dtype=torch.float64))
     assert retain_basis(torch.zeros(4, 3)).shape == (4, 0)
+
+
+def test_moment_factor_spans_the_keys_and_the_exact_edit_is_the_same():
+    W, K_f, V_f, K_r = _problem()
+    G = K_r @ K_r.T
+    F = moment_factor(G)
+    assert F.shape == (D_IN, K_r.shape[1])  # 10 keys in 40 dimensions: rank 10, rounding left out
+    assert _rel(F @ F.T, G) < 1e-10
+    assert _rel(solve_exact(W, K_f, V_f, F), solve_exact(W, K_f, V_f, K_r)) < 1e-8
+    assert moment_factor(torch.zeros(4, 4)).shape == (4, 0)
+    with pytest.raises(ValueError, match="square"):
+        moment_factor(K_r)
 
 
 def test_exact_maps_forget_keys_and_holds_retain_keys():

@@ -34,6 +34,7 @@ from obliviate.fingerprint import model_fingerprint
 from obliviate.hooks import StopForward, add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
+    moment_factor,
     solve_exact,
     solve_lowrank,
     solve_ridge,
@@ -178,7 +179,7 @@ class StampRequest:
 
 
 class StampCache:
-    """Statistics of the reference sets (retain keys and covariance, refusal activations and the
+    """Statistics of the reference sets (retain key moment and covariance, refusal activations and the
     low-rank factors), computed once per model, layer and prompt set and reused across edits.
 
     Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
@@ -250,6 +251,11 @@ class StampContext:
       exact solver holds them fixed; also reported as retain drift);
     - `covariance_texts`: texts whose every token builds the retain covariance of the ridge and
       low-rank solvers (`None` = the retain prompts);
+    - `retain_answers`: the answers the retain prompts are given (one per prompt). With key
+      position "answer", retain keys are then read at the last prompt token and at every answer
+      token, as forget keys are: the edit holds how retain answers continue, not only how they
+      start (without them, sequential edits made retain answers break off mid-way into the
+      refusal, "Sablewood'm sorry, but I can't share that.");
     - `refusal_answer`: the answer the v* target makes likely, e.g. "I can't share that.";
     - `prior_moments`: per layer, `sum K_p K_p^T` over the keys of earlier edits still in force
       (ridge solver). Their outputs are held where those edits put them, as AlphaEdit keeps
@@ -260,6 +266,7 @@ class StampContext:
 
     refusal_prompts: Sequence[str] = ()
     retain_prompts: Sequence[str] = ()
+    retain_answers: Sequence[str] | None = None
     covariance_texts: Sequence[str] | None = None
     refusal_answer: str | None = None
     prior_moments: dict[int, Tensor] = field(default_factory=dict)
@@ -452,15 +459,31 @@ def capture(
     return {layer: torch.cat(chunks, dim=1) for layer, chunks in parts.items()}
 
 
-def _covariance(model, tokenizer, texts: Sequence[str], layer: int, batch_size: int) -> Tensor:
-    """Second moment `E[k k^T]` of the down-proj inputs over every token of `texts`, streamed."""
+def _key_moment(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    layer: int,
+    key_tokens: int | None,
+    batch_size: int,
+    windows: Sequence[tuple[int, int]] | None = None,
+    sequences: Sequence[Sequence[int]] | None = None,
+) -> tuple[Tensor, int]:
+    """`(sum k k^T, count)` of the down-proj inputs at the positions `_iter_activations` reads,
+    streamed batch by batch: a (d_in, d_in) summary of any number of keys."""
     total, count = None, 0
-    for batch in _iter_activations(model, tokenizer, texts, [(layer, "key")], None, batch_size):
+    for batch in _iter_activations(model, tokenizer, prompts, [(layer, "key")], key_tokens, batch_size,
+                                   windows, sequences):
         K = batch[(layer, "key")]
         total = K @ K.T if total is None else total + K @ K.T
         count += K.shape[1]
-    return total / count
+    return total, count
 
+
+def _covariance(model, tokenizer, texts: Sequence[str], layer: int, batch_size: int) -> Tensor:
+    """Second moment `E[k k^T]` of the down-proj inputs over every token of `texts`."""
+    total, count = _key_moment(model, tokenizer, texts, layer, None, batch_size)
+    return total / count
 
 # ----------------------------------------------------------------------------- layer selection
 
@@ -536,18 +559,30 @@ def refusal_targets(values: Tensor, refusal: Tensor, subspace_dim: int) -> Tenso
     return mean + U @ (U.T @ (values - mean))
 
 
-def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest], retain: Tensor | None,
-                    key_tokens: int) -> list[int] | None:
-    """Columns of the retain keys that belong to prompts also being forgotten (None: no overlap).
-
-    Each retain prompt gives `key_tokens` columns, in order; with `key_tokens` 0 (every token)
-    the columns of one prompt are not known and nothing is taken out.
-    """
+def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest]) -> list[int] | None:
+    """Indices of the retain prompts that are also being forgotten (None: no overlap)."""
     forget = {p for r in reqs for p in r.prompts}
     hits = [i for i, p in enumerate(retain_prompts) if p in forget]
-    if not hits or retain is None or not key_tokens or retain.shape[1] != len(retain_prompts) * key_tokens:
-        return None
-    return [i * key_tokens + j for i in hits for j in range(key_tokens)]
+    return hits or None
+
+
+def retain_key_windows(
+    tokenizer: PreTrainedTokenizerBase, ctx: StampContext, hp: StampHyperParams
+) -> tuple[list[list[int]] | None, list[tuple[int, int]] | None]:
+    """Token ids and key windows of the retain prompts: with key position "answer" and retain
+    answers, the last prompt token and every answer token; otherwise (None, None), the last
+    `key_tokens` prompt tokens."""
+    if hp.key_position != "answer" or ctx.retain_answers is None or not ctx.retain_prompts:
+        return None, None
+    if len(ctx.retain_answers) != len(ctx.retain_prompts):
+        raise ValueError(f"{len(ctx.retain_answers)} retain answers for {len(ctx.retain_prompts)} retain prompts")
+    sequences, windows = [], []
+    for prompt, answer in zip(ctx.retain_prompts, ctx.retain_answers):
+        ids, labels = encode_pair(tokenizer, prompt, answer, add_eos=hp.answer_eos)
+        n_prompt = labels.count(-100)
+        sequences.append(ids)
+        windows.append((n_prompt - 1, len(ids) - 1))  # the last prompt token up to the one before the last answer token
+    return sequences, windows
 
 
 def _vstar_shift(
@@ -767,17 +802,23 @@ def _edit_layer(
     K_f, V_out = torch.cat(keys, dim=1), torch.cat(outputs, dim=1)
     clock = _tick(timings, "keys", clock)
 
-    retain, retain_id = None, _fingerprint(ctx.retain_prompts)
+    # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
+    retain_sequences, retain_windows = retain_key_windows(tokenizer, ctx, hp)
+    retain_id = (_fingerprint([*ctx.retain_prompts, *(ctx.retain_answers or ())]), hp.key_tokens, retain_windows is not None)
+    retain = None
     if ctx.retain_prompts:
         retain = cache.get(
-            ("retain_keys", mid, layer, retain_id, hp.key_tokens),
-            lambda: capture(model, tokenizer, ctx.retain_prompts, [layer], "key", hp.key_tokens, hp.batch_size)[layer],
+            ("retain_moment", mid, layer, *retain_id),
+            lambda: _key_moment(model, tokenizer, ctx.retain_prompts, layer, hp.key_tokens, hp.batch_size,
+                                retain_windows, retain_sequences)[0],
         )
-    overlap = _retain_overlap(ctx.retain_prompts, reqs, retain, hp.key_tokens)
-    if overlap is not None:  # a key cannot be both held and forgotten: the forget prompts leave the buffer
-        keep = torch.ones(retain.shape[1], dtype=torch.bool)
-        keep[overlap] = False
-        retain = retain[:, keep]
+        overlap = _retain_overlap(ctx.retain_prompts, reqs)
+        if overlap:  # a key cannot be both held and forgotten: the forget prompts leave the buffer
+            retain = retain - _key_moment(
+                model, tokenizer, [ctx.retain_prompts[i] for i in overlap], layer, hp.key_tokens, hp.batch_size,
+                None if retain_windows is None else [retain_windows[i] for i in overlap],
+                None if retain_sequences is None else [retain_sequences[i] for i in overlap],
+            )[0]
     cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
     cov_key = ("covariance", mid, layer, _fingerprint(cov_texts or ()))
@@ -793,24 +834,18 @@ def _edit_layer(
         )
     elif hp.solver == "ridge":
 
-        def ridge_regulariser() -> Tensor:  # C + floor I (+ the retain keys' sum, scaled to count per key)
-            if cov_texts:
-                C = covariance()
-                reg = C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
-            else:
-                reg = torch.eye(W.shape[1], dtype=_F64, device=W.device)
-            if hp.retain_weight and retain is not None:
-                reg = reg + hp.retain_weight * (retain @ retain.T) / hp.lam
-            return reg
+        def floored() -> Tensor:  # C + floor I
+            C = covariance()
+            return C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
 
-        if overlap is None:
-            regulariser = cache.get(
-                cov_key + ("ridge", hp.cov_floor, hp.retain_weight, hp.lam, retain_id, hp.key_tokens),
-                ridge_regulariser,
-            )
-        else:  # this request's own buffer: computed for it alone, not kept
-            regulariser = ridge_regulariser()
-        if layer in ctx.prior_moments:  # lam C + K K^T + sum K_p K_p^T
+        if cov_texts:
+            regulariser = cache.get(cov_key + ("floored", hp.cov_floor), floored)
+        else:
+            regulariser = torch.eye(W.shape[1], dtype=_F64, device=W.device)
+        # lam C + K K^T + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys)
+        if hp.retain_weight and retain is not None:
+            regulariser = regulariser + hp.retain_weight * retain.to(W.device) / hp.lam
+        if layer in ctx.prior_moments:
             regulariser = regulariser + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
     clock = _tick(timings, "stats", clock)
 
@@ -837,7 +872,7 @@ def _edit_layer(
     clock = _tick(timings, "targets", clock)
 
     if hp.solver == "exact":
-        dW = solve_exact(W, K_f, V_f, retain)
+        dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain))
     elif isinstance(regulariser, LowRankCovariance):
         dW = solve_lowrank(W, K_f, V_f, regulariser, hp.lam)
     else:
@@ -853,8 +888,9 @@ def _edit_layer(
     W_new = down_proj_weight(module).detach().to(_F64)
     miss = torch.linalg.norm(W_new @ K_f - V_f) / torch.linalg.norm(W @ K_f - V_f).clamp(min=1e-30)
     drift = None
-    if retain is not None:
-        drift = float(torch.linalg.norm(dW @ retain) / torch.linalg.norm(W @ retain).clamp(min=1e-30))
+    if retain is not None:  # ||dW K_r|| / ||W K_r||, from the moment: ||A K_r||^2 = tr(A K_r K_r^T A^T)
+        R = retain.to(W.device)
+        drift = float(((dW @ R) * dW).sum().clamp(min=0).sqrt() / ((W @ R) * W).sum().clamp(min=1e-60).sqrt())
     return LayerEdit(
         layer=layer,
         param_name=param_name,

@@ -79,6 +79,19 @@ def retain_basis(K_r: Tensor, rtol: float = 1e-10) -> Tensor:
     return U[:, S > rtol * S[0]]
 
 
+def moment_factor(G: Tensor, rtol: float = 1e-6) -> Tensor:
+    """A (d, k) matrix `F` with `F F^T = G` for a key moment `G = K K^T`, so `span(F) = span(K)`:
+    what `solve_exact` needs of a retain buffer that is kept only as its moment. Eigenvalues
+    below `rtol * lambda_max` count as zero: a moment from which some keys were subtracted
+    keeps float32-activation noise (~1e-7 relative) along their directions, which must not
+    count as retain keys to hold."""
+    if G.dim() != 2 or G.shape[0] != G.shape[1]:
+        raise ValueError(f"a key moment must be a square matrix, got shape {tuple(G.shape)}")
+    evals, evecs = torch.linalg.eigh(G.detach().to(_F64))
+    keep = evals > rtol * evals[-1].clamp(min=0) if evals[-1] > 0 else torch.zeros_like(evals, dtype=torch.bool)
+    return evecs[:, keep] * evals[keep].sqrt()
+
+
 def solve_exact(
     W: Tensor, K_f: Tensor, V_f: Tensor, K_r: Tensor | None = None, rtol: float = 1e-10
 ) -> Tensor:
