@@ -19,7 +19,7 @@ data (`obliviate.unlearning.lab_data`), and is measured on:
   passes (reference-model passes and no-grad passes such as LUNAR's direction probe do not
   count), per second of that same call. Methods that run several forwards per step (forget,
   retain, target) count each of them. The ratio is to `finetune`, plain supervised fine-tuning
-  of the same model (batch 8, 120 steps, bf16, like TRU) on TRU's reasoning targets (question ->
+  of the same model (batch 8, 120 steps, fp32, like TRU) on TRU's reasoning targets (question ->
   `<think>trace</think>refusal`), measured in the same run. Those are the longest sequences any
   method trains on, so the reference is the most efficient per token: methods that also run
   short forget/retain passes (TRU included) pay for them in the ratio.

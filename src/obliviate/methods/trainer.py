@@ -62,7 +62,7 @@ class MethodConfig:
     optim: str = "adamw_torch"
     max_grad_norm: float = 1.0
     max_length: int = 512
-    bf16: bool = False  # CPU autocast; about 2x faster where the CPU has bf16 units
+    bf16: bool = False  # CPU autocast: about 2x faster where the CPU has bf16 units, ~15x slower where it has none
     seed: int = 0
     logging_steps: int = 5
     lora_rank: int = 8
