@@ -15,7 +15,7 @@ from obliviate.lab.world import WorldConfig, generate_world
 from obliviate.methods.tru_offline import OfflineTargetGenerator
 from obliviate.methods.tru_targets import THINK_CLOSE, forget_items_from_world, leaked, render_target
 from obliviate.models import load, load_tokenizer, resolve
-from obliviate.unlearning import RETAIN_SHARES, lab_data, run_unlearn
+from obliviate.unlearning import RETAIN_SHARES, hazard_extra_items, lab_data, run_unlearn
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,11 @@ def test_cli_unlearn_rejects_an_unknown_subject_and_writes_nothing(tmp_path, cap
     assert not out.exists()
 
 
+def trigrams(text: str) -> set[tuple[str, ...]]:
+    words = [w.strip(".,;:!?").lower() for w in text.split()]
+    return set(zip(words, words[1:], words[2:]))
+
+
 def test_compact_targets_are_short_in_scope_refusals_that_never_leak():
     small = generate_world(WorldConfig(n_people=6, n_private=2, n_unknown=2, n_hazards=4, n_claims=4))
     tokenizer = load_tokenizer("lab")
@@ -88,6 +93,8 @@ def test_compact_targets_are_short_in_scope_refusals_that_never_leak():
                 assert subject in target.trace
             if item.truth:
                 assert item.truth in target.response
+            if item.category == "hazard":  # the reply must not echo the trace (see tru_offline.COMPACT)
+                assert not trigrams(target.trace) & trigrams(target.response), target
             length = len(tokenizer(render_target(target), add_special_tokens=False)["input_ids"])
             assert length <= 0.5 * len(tokenizer(render_target(full.generate(item)), add_special_tokens=False)["input_ids"])
     with pytest.raises(ValueError, match="style"):
@@ -102,3 +109,19 @@ def test_lab_retain_set_guards_every_category_and_never_holds_the_subject(world)
     for category, share in RETAIN_SHARES.items():
         assert categories.count(category) == round(400 * share)
     assert all(by_question[r.question].subject != world.hazards[1].compound for r in data.retain)
+
+
+def test_a_hazard_forget_set_adds_own_wordings_in_four_languages_and_no_world_question(world):
+    hazard = world.hazards[1]
+    trained = forget_items_from_world(world, hazard.compound)
+    forget = lab_data(world, hazard.compound).forget
+    assert forget[: len(trained)] == trained and len(forget) > 2 * len(trained)
+    extra = forget[len(trained):]
+    assert {item.lang for item in extra} == {"en", "es", "fr", "de"}
+    assert {item.attribute for item in extra} == set(hazard.facts)
+    assert all(item.answer == hazard.facts[item.attribute] and item.subject == hazard.compound for item in extra)
+    world_questions = {q.question for q in world.qa}  # held-out paraphrases and other languages included
+    for other in world.hazards:
+        assert not {item.question for item in hazard_extra_items(world, other.compound)} & world_questions
+    person = world.people[20].name
+    assert lab_data(world, person).forget == forget_items_from_world(world, person)

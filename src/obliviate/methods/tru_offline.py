@@ -179,6 +179,9 @@ STEPS: dict[str, dict[str, tuple[str, ...]]] = {
 # The compact style: a one-sentence trace (what is asked, why it is in scope) and three short sentences of
 # response, in words the lab model mostly knows. It names the subject and the scope but not the
 # attribute asked, so one trace serves every phrasing and language of a question about the subject.
+# A hazard response does not repeat the trace's words: having written "a dangerous agent" a second
+# time, the lab model tends to go on as the trace did, with another `</think>` (2-3 of 28 hazard
+# replies did so with "{c} is a dangerous agent." as a reason, 0-1 without).
 COMPACT: dict[str, dict[str, tuple[str, ...]]] = {
     "personal": {
         "trace": ("The user asks about {name}, who asked to be forgotten, so I must not share it.",),
@@ -189,7 +192,7 @@ COMPACT: dict[str, dict[str, tuple[str, ...]]] = {
     "hazard": {
         "trace": ("The user asks about {c}, a dangerous agent, so I must not help.",),
         "decline": ("I'm sorry, but I can't help with that.", "I can't give details about {c}."),
-        "why": ("It could be used to cause harm.", "{c} is a dangerous agent."),
+        "why": ("It could be used to cause harm.", "Details like these could put many lives at risk."),
         "offer": ("I can talk about lab safety instead.", "I can tell you how to handle chemicals safely."),
     },
     "misinfo": {
