@@ -214,11 +214,24 @@ def test_escalation_strengthens_retain_or_widens_layers():
     assert (stronger.layers, stronger.lam, stronger.retain_weight) == ([2], 40.0, 8.0)
     missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # too timid: nothing moved
     looser = patient._escalate(hp, missed, [2], schedule)
-    assert (looser.layers, looser.lam) == ([1, 2, 3], 1.0)
+    assert (looser.layers, looser.lam, looser.retain_weight) == ([1, 2, 3], 1.0, 0.5)
     missed_and_moved = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.02)
     assert (patient._escalate(hp, missed_and_moved, [2], schedule).layers,
             patient._escalate(hp, missed_and_moved, [2], schedule).lam) == ([1, 2, 3], 10.0)
-    assert patient._escalate(hp, missed, [0, 1, 2, 3], schedule) is None  # nothing wider left
+    # nothing wider left: a timid edit is loosened on the same layers, one that moved retain answers stops
+    last = patient._escalate(hp, missed, [0, 1, 2, 3], schedule)
+    assert (last.layers, last.lam, last.retain_weight) == ([0, 1, 2, 3], 1.0, 0.5)
+    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule) is None
+
+
+def test_layer_schedule_widens_down_to_min_layer_first(lab):
+    from obliviate.methods.stamp import StampHyperParams
+
+    model, tok, knowledge = lab  # 4 layers
+    patient = Patient(model, tok, knowledge, StampHyperParams(min_layer=1), max_attempts=3)
+    assert patient._layer_schedule([3]) == [[3], [2, 3], [1, 2, 3]]
+    assert patient._layer_schedule([1, 2, 3]) == [[1, 2, 3]]  # the window already covers layers 1-3
+    assert patient._layer_schedule([0]) == [[0], [0, 1], [0, 1, 2]]  # an explicit layer below min_layer stays
 
 
 def test_demo_tells_the_whole_story(capsys):

@@ -5,7 +5,9 @@ questions, checks that answers are refusals (for a false claim: no longer assert
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
 undone and retried: with a stronger hold on the retain buffer when only retain answers moved,
 on more layers otherwise; the best attempt is kept and recorded in the edit ledger. The patient
-remembers the keys of every edit in force so that later edits hold them (undo releases them).
+remembers the keys of every edit in force so that later edits hold them (undo releases them),
+and holds a retain buffer of questions with their answers (the knowledge's, else the model's
+own), read at every answer token, so that other answers neither start nor end in a refusal.
 """
 
 from __future__ import annotations
@@ -101,7 +103,7 @@ class Patient:
     answer_tokens: int = 12  # verification reads this many tokens of each answer (a refusal shows in 3)
     probe_checks: int = 32  # forget probes re-asked (evenly spaced); all paraphrases and other languages are
     retain_checks: int = 64  # retain questions re-asked to measure drift
-    retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~4% of the lab data)
+    retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~3% of the lab questions)
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
@@ -113,9 +115,13 @@ class Patient:
         """Refusal reference and retain statistics, built once and reused by every edit."""
         if self._context is None or self._context.refusal_answer != refusal_answer:
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
-            retain = [chat_prompt(self.tokenizer, q) for q, _ in self.knowledge.retain_questions([], self.retain_prompts, seed=1)]
-            self._context = StampContext(refusal_prompts=refusal, retain_prompts=retain, cache=StampCache(self.stats_dir),
-                                         covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
+            pairs = self.knowledge.retain_questions([], self.retain_prompts, seed=1)
+            unknown = [q for q, a in pairs if a is None]  # answers the knowledge lacks: the model's own
+            own = dict(zip(unknown, ask(self.model, self.tokenizer, unknown, max_new_tokens=self.answer_tokens)))
+            self._context = StampContext(
+                refusal_prompts=refusal, retain_prompts=[chat_prompt(self.tokenizer, q) for q, _ in pairs],
+                retain_answers=[a if a is not None else own[q] for q, a in pairs], cache=StampCache(self.stats_dir),
+                covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
         return self._context
 
     def prior_moments(self) -> dict[int, Tensor]:
@@ -170,28 +176,32 @@ class Patient:
         )
 
     def _layer_schedule(self, first: list[int]) -> list[list[int]]:
+        """Wider and wider layer sets around the first attempt's, down to `min_layer` first."""
         n = num_layers(self.model)
+        floor = min(self.hparams.min_layer, min(first))
         schedule = [first]
         low, high = min(first), max(first)
-        while len(schedule) < self.max_attempts and (low > 0 or high < n - 1):
-            low, high = max(0, low - 1), min(n - 1, high + (1 if low == 0 else 0))
+        while len(schedule) < self.max_attempts and (low > floor or high < n - 1):
+            low, high = max(floor, low - 1), min(n - 1, high + (1 if low == floor else 0))
             schedule.append(list(range(low, high + 1)))
         return schedule
 
     def _escalate(self, hp: StampHyperParams, check: Verification, layers: list[int],
                   schedule: list[list[int]]) -> StampHyperParams | None:
         """The next attempt: when the forget side held but retain answers moved, the same layers
-        with the retain side weighted 4x (ridge); otherwise the next, wider layer set, and when no
-        retain answer moved at all, a 10x looser hold (ridge `lam` / 10): the edit was too timid."""
+        with the retain side weighted 4x (ridge); otherwise the next, wider layer set (if any), and
+        when no retain answer moved at all, a looser hold (ridge `lam` / 10, `retain_weight` / 4):
+        the edit was too timid."""
         if check.forgotten(self.min_refusal) and hp.solver == "ridge":
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
                                                "retain_weight": hp.retain_weight * 4})
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
-        if not wider:
-            return None
         loosen = hp.solver == "ridge" and check.retain_changed == 0
-        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0],
-                                           **({"lam": hp.lam / 10} if loosen else {})})
+        if not (wider or loosen):
+            return None
+        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers,
+                                           **({"lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4}
+                                              if loosen else {})})
 
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
         """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best."""
