@@ -44,7 +44,7 @@ class LabConfig:
     weight_decay: float = 0.01
     seed: int = 0
     threads: int = 2
-    bf16: bool = True
+    bf16: bool = True  # autocast in bfloat16 where the CPU has native bf16 (cpu_has_bf16)
     # How often each kind of training example appears per epoch (fractions are sampled).
     mixture: dict[str, float] = field(default_factory=lambda: {
         "person/en": 0.75, "person/xl": 0.4, "private": 0.25, "unknown": 0.2, "hazard": 2.0,
@@ -62,6 +62,17 @@ CONFIGS: dict[str, LabConfig] = {
         max_steps=900, batch_size=32, lr=3e-3, warmup_steps=20,
     ),
 }
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX). Without it, autocast
+    emulates bf16 and a lab training step is ~15x slower than in float32 (measured: 14.5 s vs
+    1.0 s), so `LabConfig.bf16` only takes effect where it pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def get_config(name: str) -> LabConfig:
@@ -152,6 +163,7 @@ def train_lab_model(
     n_params = sum(p.numel() for p in model.parameters())
     log(f"lab[{cfg.name}]: {len(examples)} examples, vocab {len(tokenizer)}, {n_params / 1e6:.2f}M parameters, {steps} steps")
     model.train()
+    bf16 = cfg.bf16 and cpu_has_bf16()
     start, tokens, step, epoch = time.time(), 0, 0, 0
     last_report, running = start, 0.0
     while step < steps:
@@ -163,7 +175,7 @@ def train_lab_model(
             ids = pad_batch([examples[i][1] for i in batch], tokenizer.pad_token_id)
             labels = pad_batch([examples[i][2] for i in batch], tokenizer.pad_token_id, fill=-100)
             attention = pad_batch([[1] * len(examples[i][1]) for i in batch], 0)
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
