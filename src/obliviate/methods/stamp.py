@@ -878,7 +878,9 @@ def _edit_layer(
     clock = _tick(timings, "targets", clock)
 
     if hp.solver == "exact":
-        dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain))
+        # a retain direction weaker than the activations' rounding is no key to hold
+        rtol = 10 * torch.finfo(module.weight.dtype).eps
+        dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain, rtol))
     elif isinstance(regulariser, LowRankCovariance):
         dW = solve_lowrank(W, K_f, V_f, regulariser, hp.lam)
     else:

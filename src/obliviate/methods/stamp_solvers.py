@@ -83,8 +83,8 @@ def moment_factor(G: Tensor, rtol: float = 1e-6) -> Tensor:
     """A (d, k) matrix `F` with `F F^T = G` for a key moment `G = K K^T`, so `span(F) = span(K)`:
     what `solve_exact` needs of a retain buffer that is kept only as its moment. Eigenvalues
     below `rtol * lambda_max` count as zero: a moment from which some keys were subtracted
-    keeps float32-activation noise (~1e-7 relative) along their directions, which must not
-    count as retain keys to hold."""
+    keeps the rounding of the activations (~1e-7 relative in float32) along their directions,
+    which must not count as retain keys to hold; pass ~10x the activations' machine epsilon."""
     if G.dim() != 2 or G.shape[0] != G.shape[1]:
         raise ValueError(f"a key moment must be a square matrix, got shape {tuple(G.shape)}")
     evals, evecs = torch.linalg.eigh(G.detach().to(_F64))
