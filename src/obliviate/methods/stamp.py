@@ -290,7 +290,7 @@ class LayerEdit:
     delta: Tensor
     target_miss: float  # ||W' K - V|| / ||W K - V||: 0 = targets met exactly, 1 = no progress
     delta_ratio: float  # ||dW|| / ||W||
-    retain_drift: float | None  # ||dW K_r|| / ||W K_r|| on retain keys at the key positions
+    retain_drift: float | None  # ||dW K_r|| / ||W K_r|| on retain keys, from their moment (resolution ~1e-8)
 
 
 @dataclass
