@@ -58,8 +58,9 @@ class StampHyperParams:
     - `solver`: "exact" (pseudoinverse with retain keys held fixed), "ridge" (MEMIT covariance
       least squares, `lam`), "lowrank" (ridge on a cached rank-`rank` factorisation).
     - `retain_weight`: (ridge) each retain key (the context's retain prompts, at their key
-      position) enters the least squares like a forget key whose output must stay as it is,
-      with this weight: the retain buffer's outputs are held, not only the average text's.
+      position, and with retain answers at every answer token) enters the least squares like a
+      forget key whose output must stay as it is, with this weight: the retain buffer's outputs
+      are held, not only the average text's.
     - `window`: automatic selection edits this many consecutive layers ending at the selected one
       (never below the first candidate), each taking its share of the shift as MEMIT spreads an
       edit: on the lab model layers 1-3 together forgot more and cost retain answers less, over
