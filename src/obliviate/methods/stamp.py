@@ -345,6 +345,15 @@ def subject_ends(tokenizer: PreTrainedTokenizerBase, prompts: Sequence[str], sub
     return ends
 
 
+def answer_window(
+    tokenizer: PreTrainedTokenizerBase, prompt: str, answer: str, add_eos: bool
+) -> tuple[list[int], tuple[int, int]]:
+    """Token ids of prompt + answer and the [first, end) window of key position "answer": the
+    last prompt token up to the one before the last answer token (each predicts an answer token)."""
+    ids, labels = encode_pair(tokenizer, prompt, answer, add_eos=add_eos)
+    return ids, (labels.count(-100) - 1, len(ids) - 1)
+
+
 def key_windows(
     tokenizer: PreTrainedTokenizerBase, request: StampRequest, answer: str | None, hp: StampHyperParams
 ) -> tuple[list[list[int]], list[tuple[int, int]]]:
@@ -352,9 +361,8 @@ def key_windows(
     if hp.key_position == "answer":
         if not answer:
             raise ValueError("key_position 'answer' needs a refusal answer")
-        sequences = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos)[0] for p in request.prompts]
-        lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in request.prompts]
-        return sequences, [(n - 1, len(seq) - 1) for n, seq in zip(lengths, sequences)]
+        pairs = [answer_window(tokenizer, p, answer, hp.answer_eos) for p in request.prompts]
+        return [ids for ids, _ in pairs], [window for _, window in pairs]
     sequences = _tokenize(tokenizer, request.prompts, hp.key_tokens)
     if hp.key_position == "subject":
         ends = subject_ends(tokenizer, request.prompts, request.subject)
@@ -580,12 +588,8 @@ def retain_key_windows(
     the last `key_tokens` prompt tokens."""
     if not _holds_answers(hp, ctx):
         return None, None
-    sequences, windows = [], []
-    for i in indices:
-        ids, labels = encode_pair(tokenizer, ctx.retain_prompts[i], ctx.retain_answers[i], add_eos=hp.answer_eos)
-        sequences.append(ids)
-        windows.append((labels.count(-100) - 1, len(ids) - 1))  # last prompt token .. the one before the last answer token
-    return sequences, windows
+    pairs = [answer_window(tokenizer, ctx.retain_prompts[i], ctx.retain_answers[i], hp.answer_eos) for i in indices]
+    return [ids for ids, _ in pairs], [window for _, window in pairs]
 
 
 def _holds_answers(hp: StampHyperParams, ctx: StampContext) -> bool:
