@@ -188,7 +188,7 @@ def test_tru_loss_is_target_plus_alpha_graddiff_and_ablations_drop_terms(model, 
     batch = fixed_batch(full)
     with torch.no_grad():
         target, forget, retain = (
-            losses.mean_nll(full.logits(model, batch[part]), batch[part]["labels"]).mean().item()
+            losses.mean_nll(full_logits(model, batch[part]), batch[part]["labels"]).mean().item()
             for part in ("target", "forget", "retain")
         )
     assert objective(full, batch) == pytest.approx(target + 0.5 * (-forget + 2.0 * retain), rel=1e-5)
@@ -205,18 +205,24 @@ def test_tru_loss_is_target_plus_alpha_graddiff_and_ablations_drop_terms(model, 
     assert objective(refusal_only, fixed_batch(refusal_only)) != pytest.approx(objective(full, batch))
 
 
-def test_joint_logits_equal_one_pass_per_part(model, tokenizer, tmp_path):
+def full_logits(model, part):
+    return model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
+
+
+def test_answer_logits_score_the_same_tokens_as_full_logits_without_the_prompt(model, tokenizer, tmp_path):
     trainer = build_trainer(model, tokenizer, FORGET, RETAIN, "tru", method_config("tru"), tmp_path, targets=TARGETS)
     batch = fixed_batch(trainer)
     parts = (batch["target"], batch["forget"], batch["retain"])
     assert len({part["input_ids"].shape[1] for part in parts}) > 1  # the parts need padding to be joined
     with torch.no_grad():
-        joint = trainer.joint_logits(model, *parts)
-        for part, logits in zip(parts, joint):
-            alone = trainer.logits(model, part)
-            assert logits.shape == alone.shape
-            real = part["attention_mask"].bool()
-            torch.testing.assert_close(logits[real], alone[real], rtol=1e-4, atol=1e-4)
+        joint = trainer.joint_answer_logits(model, *parts)
+        for part, joined in zip(parts, joint):
+            full_logp, full_mask = losses.token_log_probs(full_logits(model, part), part["labels"])
+            for scored in (trainer.answer_logits(model, part), joined):
+                assert scored.logits.shape[1] == scored.labels.shape[1] < part["labels"].shape[1]  # prompt cut
+                logp, mask = losses.token_log_probs(*scored)
+                assert int(mask.sum()) == int(full_mask.sum()) > 0
+                torch.testing.assert_close(logp.sum(dim=1), full_logp.sum(dim=1), rtol=1e-4, atol=1e-4)
 
 
 def test_tru_without_any_term_is_refused(model, tokenizer, tmp_path):

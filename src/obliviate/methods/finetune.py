@@ -22,4 +22,4 @@ class FineTune(UnlearnTrainer):
 
     def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         examples = inputs["forget"]
-        return mean_nll(self.logits(model, examples), examples["labels"]).mean()
+        return mean_nll(*self.answer_logits(model, examples)).mean()

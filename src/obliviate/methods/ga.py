@@ -21,4 +21,4 @@ class GradientAscent(UnlearnTrainer):
 
     def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         forget = inputs["forget"]
-        return -mean_nll(self.logits(model, forget), forget["labels"]).mean()
+        return -mean_nll(*self.answer_logits(model, forget)).mean()

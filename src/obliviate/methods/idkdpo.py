@@ -50,9 +50,9 @@ class IdkDPO(ForgetRetainTrainer):
     def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         win, lose = inputs["target"], inputs["forget"]
         return dpo_loss(
-            -sequence_nll(self.logits(model, win), win["labels"]),
-            -sequence_nll(self.reference_logits(win), win["labels"]),
-            -sequence_nll(self.logits(model, lose), lose["labels"]),
-            -sequence_nll(self.reference_logits(lose), lose["labels"]),
+            -sequence_nll(*self.answer_logits(model, win)),
+            -sequence_nll(*self.reference_answer_logits(win)),
+            -sequence_nll(*self.answer_logits(model, lose)),
+            -sequence_nll(*self.reference_answer_logits(lose)),
             self.hparams.beta,
         )

@@ -17,6 +17,5 @@ class KLMinimization(GradDiff):
     needs_reference = True
 
     def retain_loss(self, model: nn.Module, retain: Part) -> torch.Tensor:
-        return kl_to_reference(
-            self.logits(model, retain), self.reference_logits(retain), answer_mask(retain["labels"])
-        )
+        logits, labels = self.answer_logits(model, retain)
+        return kl_to_reference(logits, self.reference_answer_logits(retain).logits, answer_mask(labels))

@@ -34,7 +34,7 @@ class NPO(ForgetRetainTrainer):
     def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         forget = inputs["forget"]
         return npo_loss(
-            -sequence_nll(self.logits(model, forget), forget["labels"]),
-            -sequence_nll(self.reference_logits(forget), forget["labels"]),
+            -sequence_nll(*self.answer_logits(model, forget)),
+            -sequence_nll(*self.reference_answer_logits(forget)),
             self.hparams.beta,
         )

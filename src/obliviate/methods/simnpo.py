@@ -30,5 +30,5 @@ class SimNPO(ForgetRetainTrainer):
     def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         forget = inputs["forget"]
         return simnpo_loss(
-            mean_nll(self.logits(model, forget), forget["labels"]), self.hparams.beta, self.hparams.delta
+            mean_nll(*self.answer_logits(model, forget)), self.hparams.beta, self.hparams.delta
         )

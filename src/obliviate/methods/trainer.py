@@ -30,7 +30,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 
 from obliviate.hooks import StopForward, add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
-from obliviate.methods.losses import mean_nll
+from obliviate.methods.losses import IGNORE_INDEX, mean_nll
 from obliviate.registry import Registry
 from obliviate.yaml_config import check_fields, parse_overrides, read_yaml_mapping
 
@@ -148,6 +148,23 @@ def _write_atomically(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------- base trainer
 
 
+class Scored(typing.NamedTuple):
+    """Logits from the first position that predicts an answer token on, and the labels cut to
+    match: `token_log_probs(*scored)` scores the same tokens as the full logits would."""
+
+    logits: torch.Tensor
+    labels: torch.Tensor
+
+
+def _scored(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> Scored:
+    predicts = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero()  # logit t predicts label t + 1
+    start = int(predicts[0]) if len(predicts) else 0
+    logits = model(
+        input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=labels.shape[1] - start
+    ).logits
+    return Scored(logits, labels[:, start:])
+
+
 class UnlearnTrainer(Trainer):
     """A Trainer whose batches are `{"forget", "retain", "target"}` parts (see `methods.data`).
 
@@ -188,12 +205,14 @@ class UnlearnTrainer(Trainer):
         raise NotImplementedError(f"{type(self).__name__} does not define its objective")
 
     @staticmethod
-    def logits(model: nn.Module, part: Part) -> torch.Tensor:
-        """Logits of `model` on one batch part."""
-        return model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], use_cache=False).logits
+    def answer_logits(model: nn.Module, part: Part) -> Scored:
+        """Logits of `model` on one batch part from the first position that predicts an answer
+        token on, with the labels cut to match: the LM head (the largest matrix product of a
+        small model) is not spent on prompt positions no loss reads."""
+        return _scored(model, part["input_ids"], part["attention_mask"], part["labels"])
 
-    def joint_logits(self, model: nn.Module, *parts: Part) -> list[torch.Tensor]:
-        """Logits of several right-padded batch parts from one forward pass.
+    def joint_answer_logits(self, model: nn.Module, *parts: Part) -> list[Scored]:
+        """`answer_logits` of several right-padded batch parts from one forward pass.
 
         Same values as one pass per part (right padding is masked and shifts no position), but
         one larger matrix product per layer: on a CPU, small batches waste most of their time.
@@ -205,18 +224,25 @@ class UnlearnTrainer(Trainer):
         def widen(tensor: torch.Tensor, value: int) -> torch.Tensor:
             return nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
 
-        input_ids = torch.cat([widen(part["input_ids"], pad_id) for part in parts])
-        attention_mask = torch.cat([widen(part["attention_mask"], 0) for part in parts])
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        joined = _scored(
+            model,
+            torch.cat([widen(part["input_ids"], pad_id) for part in parts]),
+            torch.cat([widen(part["attention_mask"], 0) for part in parts]),
+            torch.cat([widen(part["labels"], IGNORE_INDEX) for part in parts]),
+        )
+        start = length - joined.logits.shape[1]
         sizes = [part["input_ids"].shape[0] for part in parts]
-        return [chunk[:, : part["input_ids"].shape[1]] for chunk, part in zip(logits.split(sizes), parts)]
+        return [
+            Scored(chunk[:, : part["input_ids"].shape[1] - start], part["labels"][:, start:])
+            for chunk, part in zip(joined.logits.split(sizes), parts)
+        ]
 
-    def reference_logits(self, part: Part) -> torch.Tensor:
-        """Logits of the frozen reference model on one batch part, without a graph."""
+    def reference_answer_logits(self, part: Part) -> Scored:
+        """`answer_logits` of the frozen reference model on one batch part, without a graph."""
         if self.reference is None:
             raise RuntimeError(f"{type(self).__name__} has no reference model (needs_reference is False)")
         with torch.no_grad():
-            return self.logits(self.reference, part)
+            return self.answer_logits(self.reference, part)
 
 
 class ForgetRetainTrainer(UnlearnTrainer):
@@ -240,7 +266,7 @@ class ForgetRetainTrainer(UnlearnTrainer):
 
     def retain_loss(self, model: nn.Module, retain: Part) -> torch.Tensor:
         """Mean per-token answer NLL on the retain part, averaged over its sequences."""
-        return mean_nll(self.logits(model, retain), retain["labels"]).mean()
+        return mean_nll(*self.answer_logits(model, retain)).mean()
 
     def loss_weights(self) -> tuple[float, float]:
         """(forget weight, retain weight)."""

@@ -77,16 +77,8 @@ class TRU(UnlearnTrainer):
         hp: TRUConfig = self.hparams
         terms = []
         if hp.target_loss:
-            target = inputs["target"]
-            terms.append(mean_nll(self.logits(model, target), target["labels"]).mean())
+            terms.append(mean_nll(*self.answer_logits(model, inputs["target"])).mean())
         if hp.alpha:
-            forget, retain = inputs["forget"], inputs["retain"]
-            forget_logits, retain_logits = self.joint_logits(model, forget, retain)
-            graddiff = graddiff_loss(
-                mean_nll(forget_logits, forget["labels"]),
-                mean_nll(retain_logits, retain["labels"]),
-                gamma=1.0,
-                alpha=hp.lam,
-            )
-            terms.append(hp.alpha * graddiff)
+            forget, retain = self.joint_answer_logits(model, inputs["forget"], inputs["retain"])
+            terms.append(hp.alpha * graddiff_loss(mean_nll(*forget), mean_nll(*retain), gamma=1.0, alpha=hp.lam))
         return torch.stack(terms).sum()

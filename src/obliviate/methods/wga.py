@@ -28,5 +28,5 @@ class WeightedGradientAscent(ForgetRetainTrainer):
 
     def forget_loss(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         forget = inputs["forget"]
-        token_logp, mask = token_log_probs(self.logits(model, forget), forget["labels"])
+        token_logp, mask = token_log_probs(*self.answer_logits(model, forget))
         return wga_loss(token_logp, mask, self.hparams.beta)
