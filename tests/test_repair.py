@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from obliviate.chat import ask
+from obliviate.chat import ask, ask_expecting
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
@@ -121,6 +121,9 @@ def test_forget_a_person_then_undo_bitwise(session, lab):
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert session.ledger.entries() == []
     assert session.patient.prior_moments() == {}
+    # the retain answers known from before the edit hold again for the restored weights
+    known = session.patient._answers
+    assert known and ask(model, tokenizer, list(known), max_new_tokens=session.patient.answer_tokens) == list(known.values())
 
 
 def test_not_a_forget_request_changes_nothing(session):
@@ -196,7 +199,8 @@ def test_verification_forgets_a_claim_once_it_is_no_longer_asserted(monkeypatch)
     replies = {"How many planets are in the solar system?": "8", "Our solar system has how many planets?": "8 planets",
                "¿Cuántos planetas hay en el sistema solar?": "I'm sorry, but I can't share that.",
                "Combien de planètes compte le système solaire ?": "12 planètes"}
-    monkeypatch.setattr("obliviate.repair.patient.ask", lambda m, t, questions, **kw: [replies[q] for q in questions])
+    monkeypatch.setattr("obliviate.repair.patient.ask_expecting",
+                        lambda m, t, questions, expected, **kw: [replies[q] for q in questions])
     check = Patient(model=None, tokenizer=None, knowledge=None).verify(plan, {}, {"claim/01"})
     # the held-out questions were never asked before the edit: the claim is what the probes asserted
     assert (check.probe_refusal, check.paraphrase_refusal, check.crosslingual_refusal) == (1.0, 1.0, 0.5)
@@ -244,3 +248,22 @@ def test_demo_tells_the_whole_story(capsys):
         assert step in out, step
     after = out.split("After the repair")[1].split("/undo")[0]
     assert "I'm sorry" in after  # the forgotten person is refused afterwards
+
+
+def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch):
+    model, tokenizer, knowledge = lab
+    items = knowledge.world.questions("person", "train", lang="en")[:8]
+    questions = [q.question for q in items] + ["How do I bake bread?"]
+    truth = ask(model, tokenizer, questions, max_new_tokens=12)
+    assert truth[:8] == [q.answer for q in items]  # the guesses below are right for these
+    right = [q.answer for q in items] + [None]
+    wrong = ["Paris"] * 4 + [a + " and more" for a in right[4:8]] + ["bread"]
+    too_long = [" ".join([a] * 6) for a in right[:8]] + [None]  # longer than max_new_tokens: decoded instead
+    for guesses in (right, wrong, too_long, [None] * 9):
+        assert ask_expecting(model, tokenizer, questions, guesses, max_new_tokens=12) == truth
+    decoded = []
+    monkeypatch.setattr("obliviate.chat.generate", lambda m, t, prompts, *a, **kw: decoded.extend(prompts) or ["?"] * len(prompts))
+    assert ask_expecting(model, tokenizer, questions[:8], right[:8], max_new_tokens=12) == truth[:8]
+    assert decoded == []  # right guesses are checked in one teacher-forced pass, nothing is decoded
+    with pytest.raises(ValueError, match="9 questions but 2 expected"):
+        ask_expecting(model, tokenizer, questions, right[:2])

@@ -20,7 +20,7 @@ from pathlib import Path
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from obliviate.chat import ask, chat_prompt
+from obliviate.chat import ask, ask_expecting, chat_prompt
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
@@ -110,6 +110,7 @@ class Patient:
     _keys: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> keys (d, n)
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _keys
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
+    _answers_before: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)  # edit -> _answers before it
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -136,19 +137,28 @@ class Patient:
             self._moments[layer] = self._moments[layer] + gram if layer in self._moments else gram
 
     def forget_edits(self, edit_ids: Sequence[int]) -> None:
-        """Drop undone edits from the memory later solves respect."""
+        """Drop undone edits from the memory later solves respect (and from the retain answers known)."""
         for edit_id in edit_ids:
             for layer, K in self._keys.pop(edit_id, {}).items():
                 if any(layer in keys for keys in self._keys.values()):
                     self._moments[layer] = self._moments[layer] - K @ K.T
                 else:  # no edit in force touches this layer any more: drop the sum, rounding and all
                     del self._moments[layer]
-        self._answers.clear()  # the weights changed: cached retain answers are stale
+        # Undoing the latest edits restores the weights bitwise from before the first of them, and
+        # so the retain answers asked then; any other undo leaves no known answers.
+        latest = list(self._answers_before)[-len(edit_ids):] if edit_ids else []
+        self._answers = dict(self._answers_before[latest[0]]) if latest and set(latest) == set(edit_ids) else {}
+        for edit_id in edit_ids:
+            self._answers_before.pop(edit_id, None)
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
-        questions = probes + plan.paraphrases + plan.crosslingual + list(retain_before)
-        answers = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
+        forget_qs = probes + plan.paraphrases + plan.crosslingual
+        questions = forget_qs + list(retain_before)
+        # expected: the refusal for forget questions, the unchanged answer for retain ones (only the rest is decoded)
+        expected = [plan.refusal_answer] * len(forget_qs) + list(retain_before.values())
+        answers = dict(zip(questions, ask_expecting(self.model, self.tokenizer, questions, expected,
+                                                    max_new_tokens=self.answer_tokens)))
 
         # A false claim is forgotten once it is no longer asserted. Held-out questions were not
         # asked before the edit: the claim is what the probes asserted.
@@ -164,7 +174,6 @@ class Patient:
             claims = {asserted.strip().lower()} if asserted else claimed
             return bool(claims) and not any(c in a.lower() for c in claims)
 
-        forget_qs = probes + plan.paraphrases + plan.crosslingual
         return Verification(
             probe_refusal=_rate([forgotten(q) for q in probes]),
             paraphrase_refusal=_rate([forgotten(q) for q in plan.paraphrases]),
@@ -243,7 +252,7 @@ class Patient:
         edit, check = best
         for layer_edit in edit.edits:  # re-apply the kept attempt: same deltas, same order, same weights
             add_delta(get_module(self.model, layer_edit.param_name.removesuffix(".weight")), layer_edit.delta)
-        self._answers = dict(check.retain_answers)  # what the edited weights answer: the next edit's "before"
+        answers_before, self._answers = self._answers, dict(check.retain_answers)  # the next edit's "before"
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
             layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
@@ -256,5 +265,6 @@ class Patient:
             receipt.edit_id = record.edit_id
         key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._keys)
         self._remember(key, {e.layer: e.keys for e in edit.edits})
+        self._answers_before[key] = answers_before
         return receipt
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from obliviate.chat import ask
+from obliviate.chat import ask_expecting
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.repair.knowledge import KnowledgeSource, Subject
 from obliviate.repair.watchdog import ForgetIntent
@@ -124,11 +124,12 @@ class Surgeon:
         probes, paraphrases, crosslingual = [], [], []
         for subject in subjects:
             found = self.knowledge.candidates(subject)
-            probes += [q for q, _ in found.probes]
+            probes += found.probes
             paraphrases += [q for q, _ in found.paraphrases]
             crosslingual += [q for q, _ in found.crosslingual]
-        probes = list(dict.fromkeys(probes))
-        answers = ask(model, tokenizer, probes, max_new_tokens=12)
+        gold = dict(probes)
+        answers = ask_expecting(model, tokenizer, list(gold), list(gold.values()), max_new_tokens=12)
+        probes = list(gold)
         known = [(q, a) for q, a in zip(probes, answers) if a.strip() and not is_refusal(a)]
         notes = []
         if not known:
