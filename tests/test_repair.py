@@ -206,26 +206,33 @@ def test_verification_forgets_a_claim_once_it_is_no_longer_asserted(monkeypatch)
     assert (check.probe_refusal, check.paraphrase_refusal, check.crosslingual_refusal) == (1.0, 1.0, 0.5)
 
 
-def test_escalation_strengthens_retain_or_widens_layers():
+def test_escalation_strengthens_retain_fits_more_probes_or_widens_layers():
     from obliviate.methods.stamp import StampHyperParams
     from obliviate.repair.patient import Verification
 
     patient = Patient(model=None, tokenizer=None, knowledge=None, min_refusal=0.95)
-    hp = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2])
+    hp = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2], vstar_prompts=8)
     schedule = [[2], [1, 2, 3], [0, 1, 2, 3]]
     moved = Verification(1.0, 1.0, None, gibberish_rate=0.0, retain_changed=0.2)  # forgot, but retain moved
-    stronger = patient._escalate(hp, moved, [2], schedule)
+    stronger = patient._escalate(hp, moved, [2], schedule, probes=40)
     assert (stronger.layers, stronger.lam, stronger.retain_weight) == ([2], 40.0, 8.0)
     missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # too timid: nothing moved
-    looser = patient._escalate(hp, missed, [2], schedule)
+    # forgetting fell short with v* fitted on 8 of 40 probes: fit on all of them, same layers and hold
+    more = patient._escalate(hp, missed, [2], schedule, probes=40)
+    assert (more.layers, more.lam, more.vstar_prompts) == ([2], 10.0, 0)
+    hp = StampHyperParams.from_dict({**hp.to_dict(), "vstar_prompts": 0})
+    looser = patient._escalate(hp, missed, [2], schedule, probes=40)
     assert (looser.layers, looser.lam, looser.retain_weight) == ([1, 2, 3], 1.0, 0.5)
     missed_and_moved = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.02)
-    assert (patient._escalate(hp, missed_and_moved, [2], schedule).layers,
-            patient._escalate(hp, missed_and_moved, [2], schedule).lam) == ([1, 2, 3], 10.0)
+    assert (patient._escalate(hp, missed_and_moved, [2], schedule, 40).layers,
+            patient._escalate(hp, missed_and_moved, [2], schedule, 40).lam) == ([1, 2, 3], 10.0)
     # nothing wider left: a timid edit is loosened on the same layers, one that moved retain answers stops
-    last = patient._escalate(hp, missed, [0, 1, 2, 3], schedule)
+    last = patient._escalate(hp, missed, [0, 1, 2, 3], schedule, 40)
     assert (last.layers, last.lam, last.retain_weight) == ([0, 1, 2, 3], 1.0, 0.5)
-    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule) is None
+    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule, 40) is None
+    # v* on 8 prompts already covers a plan of 8 probes: no "more probes" step
+    few = StampHyperParams(solver="ridge", lam=10.0, layers=[2], vstar_prompts=8)
+    assert patient._escalate(few, missed_and_moved, [2], schedule, probes=8).layers == [1, 2, 3]
 
 
 def test_layer_schedule_widens_down_to_min_layer_first(lab):

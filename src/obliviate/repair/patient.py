@@ -4,7 +4,8 @@ Verification re-asks the forget probes, the held-out paraphrases and the other-l
 questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
 undone and retried: with a stronger hold on the retain buffer when only retain answers moved,
-on more layers otherwise; the best attempt is kept and recorded in the edit ledger. The patient
+with v* targets fitted on every probe, then on more layers, otherwise; the best attempt is kept
+and recorded in the edit ledger. The patient
 remembers the keys of every edit in force so that later edits hold them (undo releases them),
 and holds a retain buffer of questions with their answers (the knowledge's, else the model's
 own), read at every answer token, so that other answers neither start nor end in a refusal.
@@ -196,14 +197,17 @@ class Patient:
         return schedule
 
     def _escalate(self, hp: StampHyperParams, check: Verification, layers: list[int],
-                  schedule: list[list[int]]) -> StampHyperParams | None:
+                  schedule: list[list[int]], probes: int) -> StampHyperParams | None:
         """The next attempt: when the forget side held but retain answers moved, the same layers
-        with the retain side weighted 4x (ridge); otherwise the next, wider layer set (if any), and
-        when no retain answer moved at all, a looser hold (ridge `lam` / 10, `retain_weight` / 4):
-        the edit was too timid."""
+        with the retain side weighted 4x (ridge). When the forgetting fell short: first more probes
+        (v* shifts fitted on all `probes` forget prompts, not `vstar_prompts` of them), then the
+        next, wider layer set (if any), and when no retain answer moved at all, a looser hold
+        (ridge `lam` / 10, `retain_weight` / 4): the edit was too timid."""
         if check.forgotten(self.min_refusal) and hp.solver == "ridge":
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
                                                "retain_weight": hp.retain_weight * 4})
+        if hp.target == "vstar" and 0 < hp.vstar_prompts < probes:
+            return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "vstar_prompts": 0})
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
         loosen = hp.solver == "ridge" and check.retain_changed == 0
         if not (wider or loosen):
@@ -246,7 +250,7 @@ class Patient:
             schedule = schedule or self._layer_schedule(edit.layers)
             if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= self.max_attempts:
                 break
-            hp = self._escalate(hp, check, edit.layers, schedule)
+            hp = self._escalate(hp, check, edit.layers, schedule, len(request.prompts))
             if hp is None:
                 break
         edit, check = best
