@@ -99,10 +99,11 @@ def ask_expecting(
     expected: Sequence[str | None],
     max_new_tokens: int = 32,
 ) -> list[str]:
-    """`ask`, sped up by a guess of each answer: a guess that greedy decoding would produce
-    exactly (checked in one teacher-forced pass, `greedy_match`) is the answer; only the other
-    questions are decoded. Same result as `ask` whenever the guesses are right or wrong: a guess
-    counts only if it fits in `max_new_tokens` with its EOS and survives the tokenizer's round trip."""
+    """`ask`, helped by a guess of each answer (None: no guess): a guess that greedy decoding
+    would produce exactly (checked in one teacher-forced pass, `greedy_match`) is the answer, and
+    only the other questions are decoded. The result is `ask`'s whether the guesses are right or
+    not: a guess counts only if it fits in `max_new_tokens` with its EOS and survives the
+    tokenizer's round trip. Saves the decoding loop's per-step overhead, not the model's FLOPs."""
     if len(questions) != len(expected):
         raise ValueError(f"{len(questions)} questions but {len(expected)} expected answers")
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []

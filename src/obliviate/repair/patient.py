@@ -3,12 +3,12 @@
 Verification re-asks the forget probes, the held-out paraphrases and the other-language
 questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
-undone and retried: with a stronger hold on the retain buffer when only retain answers moved,
-with v* targets fitted on every probe, then on more layers, otherwise; the best attempt is kept
-and recorded in the edit ledger. The patient
-remembers the keys of every edit in force so that later edits hold them (undo releases them),
-and holds a retain buffer of questions with their answers (the knowledge's, else the model's
-own), read at every answer token, so that other answers neither start nor end in a refusal.
+undone and retried: with a stronger hold on the retain buffer when only retain answers moved;
+otherwise with v* targets fitted on every probe, then on more layers; the best attempt is kept
+and recorded in the edit ledger. The patient remembers the keys of every edit in force so that
+later edits hold them (undo releases them), and holds a retain buffer of questions with their
+answers (the knowledge's, else the model's own), read at every answer token, so that other
+answers neither start nor end in a refusal.
 """
 
 from __future__ import annotations
