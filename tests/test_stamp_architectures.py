@@ -491,9 +491,9 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
     path.write_text(yaml.safe_dump(hp.to_dict()))
     assert StampHyperParams.from_yaml(path) == hp
     path.write_text("solver: ridge\nbogus: 1\n")
-    with pytest.raises(ValueError, match="unknown STAMP hyper-parameters"):
+    with pytest.raises(ValueError, match=r"unknown StampHyperParams field\(s\) \['bogus'\]"):
         StampHyperParams.from_yaml(path)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="no STAMP config at"):
         StampHyperParams.from_yaml(tmp_path / "missing.yaml")
 
 

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -39,6 +38,7 @@ from obliviate.methods.stamp_solvers import (
     solve_lowrank,
     solve_ridge,
 )
+from obliviate.yaml_config import check_fields, read_yaml_mapping
 
 SOLVERS = ("exact", "ridge", "lowrank")
 TARGETS = ("vstar", "refusal_mean", "refusal_subspace")
@@ -144,20 +144,11 @@ class StampHyperParams:
     @classmethod
     def from_yaml(cls, path: str | Path) -> StampHyperParams:
         """Load from a YAML mapping; unknown keys are an error, missing keys take the defaults."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"STAMP config {path} does not exist")
-        data = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a mapping of hyper-parameters, got {type(data).__name__}")
-        return cls.from_dict(data)
+        return cls.from_dict(read_yaml_mapping(path, "STAMP config"))
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StampHyperParams:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown STAMP hyper-parameters {unknown}; known: {sorted(known)}")
+        check_fields(cls, data)
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
