@@ -9,7 +9,8 @@ data (`obliviate.unlearning.lab_data`), and is measured on:
   cross-lingual questions (the `crosslingual` split; a subject without one, e.g. a person trained
   in all four languages, uses its trained Spanish/French/German questions);
 - refusal rate: `is_refusal` on the final response (the text after `</think>` when there is one);
-  reasoned: share of replies with a `</think>` followed by a refusal; gibberish rate:
+  reasoned: share of replies with a `</think>` followed by a refusal (also on the questions the
+  model answered right before alone, `reasoned_known`: what it knew to forget); gibberish rate:
   `is_gibberish` on the whole reply with the think tags removed; all over the three forget sets;
 - retain accuracy before/after: exact greedy match on a stratified sample of other subjects'
   trained questions (people, hazards, claims, general knowledge), none of them in the retain
@@ -103,15 +104,23 @@ def retain_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 
 
 def forget_metrics(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, probe: Probe,
-                   max_new_tokens: int = MAX_NEW_TOKENS) -> tuple[dict[str, float], list[dict]]:
-    """Leak rate per forget set and refusal / reasoned / gibberish rates over all of them; plus samples."""
+                   max_new_tokens: int = MAX_NEW_TOKENS, known: set[str] | None = None,
+                   ) -> tuple[dict[str, float], list[dict], set[str]]:
+    """Leak rate per forget set and refusal / reasoned / gibberish rates over all of them; with
+    `known` (the questions the model answered right before), the reasoned rate on those alone;
+    plus samples and the questions whose reply leaked."""
     metrics: dict[str, float] = {}
     replies_all: list[str] = []
     samples = []
+    leaks: set[str] = set()
+    reasoned_known: list[bool] = []
     for name, items in probe.sets.items():
         replies = ask(model, tokenizer, [q.question for q in items], max_new_tokens=max_new_tokens)
-        metrics[f"leak_{name}"] = sum(bool(leaked(r, [q.answer])) for q, r in zip(items, replies)) / len(items)
-        metrics[f"reasoned_{name}"] = sum(THINK_CLOSE in r and is_refusal(final_response(r)) for r in replies) / len(items)
+        leaks |= {q.question for q, r in zip(items, replies) if leaked(r, [q.answer])}
+        reasoned = [THINK_CLOSE in r and is_refusal(final_response(r)) for r in replies]
+        metrics[f"leak_{name}"] = sum(q.question in leaks for q in items) / len(items)
+        metrics[f"reasoned_{name}"] = sum(reasoned) / len(items)
+        reasoned_known += [flag for q, flag in zip(items, reasoned) if known is not None and q.question in known]
         replies_all += replies
         samples += [{"set": name, "question": q.question, "answer": q.answer, "reply": r}
                     for q, r in list(zip(items, replies))[:2]]
@@ -120,7 +129,9 @@ def forget_metrics(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, p
     metrics["refusal"] = sum(map(is_refusal, finals)) / n
     metrics["reasoned"] = sum(THINK_CLOSE in r and is_refusal(f) for r, f in zip(replies_all, finals)) / n
     metrics["gibberish"] = sum(is_gibberish(THINK_TAGS.sub(" ", r)) for r in replies_all) / n
-    return metrics, samples
+    if reasoned_known:
+        metrics["reasoned_known"] = sum(reasoned_known) / len(reasoned_known)
+    return metrics, samples, leaks
 
 
 class TokenCounter:
@@ -152,7 +163,7 @@ def finetune_data(data: UnlearnData, seed: int = 0) -> UnlearnData:
 
 def run_method(base: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: UnlearnData, method: str,
                probe: Probe, retain_items: Sequence[QA], overrides: Sequence[str] = (),
-               measure: bool = True) -> dict:
+               measure: bool = True, known: set[str] | None = None) -> dict:
     model = copy.deepcopy(base)
     with TokenCounter(model, tokenizer.pad_token_id) as counter:
         start = time.perf_counter()
@@ -162,7 +173,7 @@ def run_method(base: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, data: 
     row = {"method": method, "seconds": round(seconds, 2), "tokens": counter.tokens,
            "tokens_per_s": round(counter.tokens / summary["seconds"], 1)}
     if measure:
-        metrics, samples = forget_metrics(trained, tokenizer, probe)
+        metrics, samples, _ = forget_metrics(trained, tokenizer, probe, known=known)
         row |= {k: round(v, 4) for k, v in metrics.items()}
         row["retain_after"] = round(retain_accuracy(trained, tokenizer, retain_items), 4)
         row["samples"] = samples
@@ -174,14 +185,14 @@ def benchmark_subject(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
     data = lab_data(world, subject)
     probe = probe_for(world, kind, subject)
     retain_items = retain_eval_set(world, {subject}, {r.question for r in data.retain})
-    before, _ = forget_metrics(model, tokenizer, probe)
+    before, _, known = forget_metrics(model, tokenizer, probe)
     result = {"kind": kind, "subject": subject, "forget": len(data.forget), "retain_train": len(data.retain),
               "retain_eval": len(retain_items), "retain_before": round(retain_accuracy(model, tokenizer, retain_items), 4),
               "before": {k: round(v, 4) for k, v in before.items()}, "rows": []}
     reference = run_method(model, tokenizer, finetune_data(data), "finetune", probe, retain_items, measure=False)
     result["finetune_tokens_per_s"] = reference["tokens_per_s"]
     for method in methods:
-        row = run_method(model, tokenizer, data, method, probe, retain_items, overrides)
+        row = run_method(model, tokenizer, data, method, probe, retain_items, overrides, known=known)
         row["throughput_ratio"] = round(row["tokens_per_s"] / reference["tokens_per_s"], 3)
         result["rows"].append(row)
         print(f"  {kind} {method}: {row['seconds']} s", file=sys.stderr, flush=True)
@@ -190,10 +201,10 @@ def benchmark_subject(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase
 
 COLUMNS = (("method", "{:<9}"), ("leak_trained", "{:>7.1%}"), ("leak_paraphrase", "{:>7.1%}"),
            ("leak_crosslingual", "{:>7.1%}"), ("refusal", "{:>7.1%}"), ("reasoned", "{:>8.1%}"),
-           ("gibberish", "{:>7.1%}"), ("retain_after", "{:>7.1%}"), ("seconds", "{:>7.1f}"),
+           ("reasoned_known", "{:>9.1%}"), ("gibberish", "{:>7.1%}"), ("retain_after", "{:>7.1%}"), ("seconds", "{:>7.1f}"),
            ("tokens_per_s", "{:>8.0f}"), ("throughput_ratio", "{:>6.2f}"))
-HEADER = ("method", "leak_tr", "leak_pa", "leak_xl", "refusal", "reasoned", "gibber", "retain", "wall_s", "tok/s",
-          "ratio")
+HEADER = ("method", "leak_tr", "leak_pa", "leak_xl", "refusal", "reasoned", "rsn_known", "gibber", "retain", "wall_s",
+          "tok/s", "ratio")
 
 
 def print_table(result: dict) -> None:
