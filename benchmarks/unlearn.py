@@ -116,9 +116,10 @@ def forget_metrics(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, p
     reasoned_known: list[bool] = []
     for name, items in probe.sets.items():
         replies = ask(model, tokenizer, [q.question for q in items], max_new_tokens=max_new_tokens)
-        leaks |= {q.question for q, r in zip(items, replies) if leaked(r, [q.answer])}
+        leaks_here = [bool(leaked(r, [q.answer])) for q, r in zip(items, replies)]
+        leaks |= {q.question for q, flag in zip(items, leaks_here) if flag}
         reasoned = [THINK_CLOSE in r and is_refusal(final_response(r)) for r in replies]
-        metrics[f"leak_{name}"] = sum(q.question in leaks for q in items) / len(items)
+        metrics[f"leak_{name}"] = sum(leaks_here) / len(items)
         metrics[f"reasoned_{name}"] = sum(reasoned) / len(items)
         reasoned_known += [flag for q, flag in zip(items, reasoned) if known is not None and q.question in known]
         replies_all += replies

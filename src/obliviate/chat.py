@@ -106,14 +106,14 @@ def ask_expecting(
     tokenizer's round trip. Saves the decoding loop's per-step overhead, not the model's FLOPs."""
     if len(questions) != len(expected):
         raise ValueError(f"{len(questions)} questions but {len(expected)} expected answers")
-    eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    ends = tokenizer.eos_token_id is not None  # greedy_match checks the answer and its EOS
     answers: list[str | None] = [None] * len(questions)
     checkable = []
     for i, guess in enumerate(expected):
         if guess is None:
             continue
         ids = tokenizer(guess, add_special_tokens=False)["input_ids"]
-        if eos and len(ids) + 1 <= max_new_tokens and tokenizer.decode(ids, skip_special_tokens=True).strip() == guess:
+        if ends and len(ids) + 1 <= max_new_tokens and tokenizer.decode(ids, skip_special_tokens=True).strip() == guess:
             checkable.append(i)
     if checkable:
         prompts = [chat_prompt(tokenizer, questions[i]) for i in checkable]
