@@ -167,7 +167,8 @@ def greedy_match(
 ) -> list[bool]:
     """Whether greedy decoding would produce exactly `answer` then EOS, in one teacher-forced pass.
 
-    Equivalent to decoding and comparing strings, at the cost of a single forward pass.
+    Equivalent to decoding and comparing strings, at the cost of a single forward pass (the LM
+    head only from the first answer position on).
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
@@ -181,8 +182,9 @@ def greedy_match(
         ids = pad_batch([p[0] for p in pairs], pad_id).to(_device(model))
         labels = pad_batch([p[1] for p in pairs], pad_id, fill=-100).to(_device(model))
         attention = pad_batch([[1] * len(p[0]) for p in pairs], 0).to(_device(model))
-        predicted = model(input_ids=ids, attention_mask=attention).logits[:, :-1].argmax(-1)
-        targets = labels[:, 1:]
+        first = max(min(p[1].count(-100) for p in pairs) - 1, 0)  # the first logit that predicts an answer token
+        logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
+        predicted, targets = logits[:, :-1].argmax(-1), labels[:, first + 1 :]
         wrong = (predicted != targets) & (targets != -100)
         result.extend((~wrong.any(dim=1)).tolist())
     return result
