@@ -490,6 +490,7 @@ def _covariance(model, tokenizer, texts: Sequence[str], layer: int, batch_size: 
     total, count = _key_moment(model, tokenizer, texts, layer, None, batch_size)
     return total / count
 
+
 # ----------------------------------------------------------------------------- layer selection
 
 

@@ -84,6 +84,15 @@ class Receipt:
         return asdict(self)
 
 
+@dataclass
+class _EditMemory:
+    """What the patient keeps of an edit in force: its keys per layer (later solves hold them) and
+    the retain answers of the weights before it (true again once it is undone)."""
+
+    keys: dict[int, Tensor]
+    answers_before: dict[str, str]
+
+
 def _rate(flags: Sequence[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
@@ -108,10 +117,9 @@ class Patient:
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     _context: StampContext | None = field(default=None, repr=False)
-    _keys: dict[int, dict[int, Tensor]] = field(default_factory=dict, repr=False)  # edit -> layer -> keys (d, n)
-    _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _keys
+    _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
+    _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
-    _answers_before: dict[int, dict[str, str]] = field(default_factory=dict, repr=False)  # edit -> _answers before it
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -131,26 +139,25 @@ class Patient:
         one d x d matrix per edited layer, whatever the number of edits)."""
         return dict(self._moments)
 
-    def _remember(self, edit_id: int, keys: dict[int, Tensor]) -> None:
-        self._keys[edit_id] = keys
+    def _remember(self, edit_id: int, keys: dict[int, Tensor], answers_before: dict[str, str]) -> None:
+        self._edits[edit_id] = _EditMemory(keys, answers_before)
         for layer, K in keys.items():
             gram = K @ K.T
             self._moments[layer] = self._moments[layer] + gram if layer in self._moments else gram
 
     def forget_edits(self, edit_ids: Sequence[int]) -> None:
         """Drop undone edits from the memory later solves respect (and from the retain answers known)."""
+        # Undoing the latest edits restores the weights bitwise from before the first of them, and
+        # so the retain answers asked then; any other undo leaves no known answers.
+        latest = list(self._edits)[-len(edit_ids):] if edit_ids else []
+        self._answers = dict(self._edits[latest[0]].answers_before) if latest and set(latest) == set(edit_ids) else {}
         for edit_id in edit_ids:
-            for layer, K in self._keys.pop(edit_id, {}).items():
-                if any(layer in keys for keys in self._keys.values()):
+            memory = self._edits.pop(edit_id, None)
+            for layer, K in (memory.keys if memory else {}).items():
+                if any(layer in other.keys for other in self._edits.values()):
                     self._moments[layer] = self._moments[layer] - K @ K.T
                 else:  # no edit in force touches this layer any more: drop the sum, rounding and all
                     del self._moments[layer]
-        # Undoing the latest edits restores the weights bitwise from before the first of them, and
-        # so the retain answers asked then; any other undo leaves no known answers.
-        latest = list(self._answers_before)[-len(edit_ids):] if edit_ids else []
-        self._answers = dict(self._answers_before[latest[0]]) if latest and set(latest) == set(edit_ids) else {}
-        for edit_id in edit_ids:
-            self._answers_before.pop(edit_id, None)
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
@@ -267,8 +274,7 @@ class Patient:
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
             receipt.edit_id = record.edit_id
-        key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._keys)
-        self._remember(key, {e.layer: e.keys for e in edit.edits})
-        self._answers_before[key] = answers_before
+        key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._edits)
+        self._remember(key, {e.layer: e.keys for e in edit.edits}, answers_before)
         return receipt
 
