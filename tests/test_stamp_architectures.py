@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -537,6 +538,28 @@ def test_answer_positions_edit_makes_the_whole_refusal_likely():
     edit = stamp_edit(model, tok, [StampRequest(tuple(forget))], hp, context(tok))
     assert edit.vstar_losses[0] < 0.5 and mean_logprob() > before + 1.0
     assert mean_logprob() > -1.0
+
+
+def test_vstar_starts_from_an_earlier_attempts_shifts():
+    """An escalated attempt on the same weights starts v* where the last one ended: one step from
+    there already meets the stop loss that one step from zero is far from; a start of another
+    shape is ignored (start from zero)."""
+    tok, model = make_tokenizer(), make_model("llama")
+    request = StampRequest(tuple(prompts(tok, FORGET)))
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", lam=1e-3, key_position="answer", vstar_steps=60,
+                          vstar_lr=1.0, vstar_stop_loss=0.5)
+    ctx = context(tok)
+    first = stamp_edit(model, tok, [request], hp, ctx)
+    restore_weights(model, first.weights_copy)
+    (shift,) = first.vstar_shifts[LAYER]
+    assert first.vstar_losses[0] < 0.5
+    one_step = replace(hp, vstar_steps=1)
+    warm = stamp_edit(model, tok, [request], one_step, replace(ctx, vstar_init=first.vstar_shifts))
+    restore_weights(model, warm.weights_copy)
+    assert warm.vstar_losses[0] < 0.5 and torch.equal(warm.vstar_shifts[LAYER][0], shift)
+    assert torch.allclose(warm.edits[0].delta, first.edits[0].delta)
+    cold = stamp_edit(model, tok, [request], one_step, replace(ctx, vstar_init={LAYER: [shift[:, :1]]}))
+    assert cold.vstar_losses[0] > 2.0
 
 
 def test_stamp_cache_keeps_tensor_statistics_on_disk(tmp_path: Path):

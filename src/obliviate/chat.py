@@ -157,6 +157,16 @@ def answer_logprobs(
     return result
 
 
+def answer_logits(model: PreTrainedModel, labels: torch.Tensor, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits from the first position that predicts a label (not -100) on, and the labels cut to
+    match (logit t predicts label t + 1): the LM head, the largest matrix product of a small
+    model, is not spent on prompt positions that no loss or check reads."""
+    predicts = (labels[:, 1:] != -100).any(dim=0).nonzero()
+    start = int(predicts[0]) if len(predicts) else 0
+    logits = model(**inputs, use_cache=False, logits_to_keep=labels.shape[1] - start).logits
+    return logits, labels[:, start:]
+
+
 @torch.no_grad()
 def greedy_match(
     model: PreTrainedModel,
@@ -182,9 +192,8 @@ def greedy_match(
         ids = pad_batch([p[0] for p in pairs], pad_id).to(_device(model))
         labels = pad_batch([p[1] for p in pairs], pad_id, fill=-100).to(_device(model))
         attention = pad_batch([[1] * len(p[0]) for p in pairs], 0).to(_device(model))
-        first = max(min(p[1].count(-100) for p in pairs) - 1, 0)  # the first logit that predicts an answer token
-        logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
-        predicted, targets = logits[:, :-1].argmax(-1), labels[:, first + 1 :]
+        logits, labels = answer_logits(model, labels, input_ids=ids, attention_mask=attention)
+        predicted, targets = logits[:, :-1].argmax(-1), labels[:, 1:]
         wrong = (predicted != targets) & (targets != -100)
         result.extend((~wrong.any(dim=1)).tolist())
     return result

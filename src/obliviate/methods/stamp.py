@@ -28,7 +28,7 @@ import torch
 from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from obliviate.chat import encode_pair, pad_batch
+from obliviate.chat import answer_logits, encode_pair, pad_batch
 from obliviate.fingerprint import model_fingerprint
 from obliviate.hooks import StopForward, add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
 from obliviate.methods.stamp_solvers import (
@@ -258,7 +258,11 @@ class StampContext:
       (ridge solver). Their outputs are held where those edits put them, as AlphaEdit keeps
       earlier edits' keys in its normal equations: without it every sequential edit pushes the
       directions forget keys share (e.g. "a question about a person") toward refusal again,
-      and after a handful of edits everyone is refused.
+      and after a handful of edits everyone is refused;
+    - `vstar_init`: per layer, where each request's v* shifts start (e.g. an earlier attempt's
+      `StampEdit.vstar_shifts` on the same weights): an escalated attempt then starts from the
+      shift that already nearly made the refusal likely instead of from zero (v* is most of an
+      edit's time). A start of another shape than the request's key window is not used.
     """
 
     refusal_prompts: Sequence[str] = ()
@@ -267,6 +271,7 @@ class StampContext:
     covariance_texts: Sequence[str] | None = None
     refusal_answer: str | None = None
     prior_moments: dict[int, Tensor] = field(default_factory=dict)
+    vstar_init: dict[int, list[Tensor]] = field(default_factory=dict)
     cache: StampCache = field(default_factory=StampCache)
 
 
@@ -294,6 +299,7 @@ class StampEdit:
     edits: list[LayerEdit]
     layer_scores: dict[int, float] | None = None
     vstar_losses: list[float] = field(default_factory=list)
+    vstar_shifts: dict[int, list[Tensor]] = field(default_factory=dict)  # per layer, each request's (d_out, window)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -597,10 +603,12 @@ def _vstar_shift(
     answer: str,
     hp: StampHyperParams,
     windows: Sequence[tuple[int, int]],
+    init: Tensor | None = None,
 ) -> tuple[Tensor, float]:
     """ROME/MEMIT's v*: additive shifts of the down-proj output, one per slot of the key window
-    (shared by all `prompts`), optimised with Adam to make `answer` likely; returns
-    (shifts (d_out, window), last NLL). Each slot's norm is clamped separately.
+    (shared by all `prompts`), optimised with Adam from zero (or `init`, when it has their
+    shape) to make `answer` likely; returns (shifts (d_out, window), last NLL). Each slot's
+    norm is clamped separately.
 
     `values` (d_out, n) are the original outputs at those positions: they set the Adam step
     scale (their RMS entry) and the norm clamp (their mean norm).
@@ -631,7 +639,9 @@ def _vstar_shift(
     width = {end - first for first, end in windows}
     if len(width) != 1:
         raise ValueError(f"key windows of one request must have one length, got {sorted(width)}")
-    shift = torch.zeros(values.shape[0], width.pop(), device=device, requires_grad=True)
+    shape = (values.shape[0], width.pop())
+    start = init if init is not None and tuple(init.shape) == shape else torch.zeros(shape)
+    shift = start.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     optimiser = torch.optim.Adam([shift], lr=hp.vstar_lr * max(rms, 1e-12))
     loss_value = float("inf")
     was_training = model.training
@@ -647,8 +657,8 @@ def _vstar_shift(
                     return output + padded.T[slot].to(output.dtype)
 
                 with add_hooks(module_forward_hooks=[(module, add_shift)]):
-                    logits = model(**inputs, use_cache=False).logits[:, :-1].float()
-                targets = labels[:, 1:]
+                    logits, scored = answer_logits(model, labels, **inputs)
+                logits, targets = logits[:, :-1].float(), scored[:, 1:]
                 nll = torch.nn.functional.cross_entropy(
                     logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
                 ) / n_answer
@@ -854,14 +864,17 @@ def _edit_layer(
 
     if hp.target == "vstar":
         shifts, start = [], 0
-        for req, (_, req_windows) in zip(reqs, per_request):
+        inits = ctx.vstar_init.get(layer) or [None] * len(reqs)
+        result.vstar_shifts[layer] = []
+        for req, (_, req_windows), init in zip(reqs, per_request, inits):
             n_keys = sum(end - first for first, end in req_windows)
             answer = req.answer or ctx.refusal_answer
             delta, loss = _vstar_shift(
-                model, tokenizer, module, req.prompts, V_out[:, start : start + n_keys], answer, hp, req_windows
+                model, tokenizer, module, req.prompts, V_out[:, start : start + n_keys], answer, hp, req_windows, init
             )
             start += n_keys
             result.vstar_losses.append(loss)
+            result.vstar_shifts[layer].append(delta)
             shifts.append(delta.repeat(1, len(req.prompts)))
         shift = torch.cat(shifts, dim=1)
     else:

@@ -28,6 +28,7 @@ import yaml
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
 
+from obliviate.chat import answer_logits
 from obliviate.hooks import StopForward, add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
 from obliviate.methods.losses import IGNORE_INDEX, mean_nll
@@ -157,12 +158,7 @@ class Scored(typing.NamedTuple):
 
 
 def _scored(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> Scored:
-    predicts = (labels[:, 1:] != IGNORE_INDEX).any(dim=0).nonzero()  # logit t predicts label t + 1
-    start = int(predicts[0]) if len(predicts) else 0
-    logits = model(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False, logits_to_keep=labels.shape[1] - start
-    ).logits
-    return Scored(logits, labels[:, start:])
+    return Scored(*answer_logits(model, labels, input_ids=input_ids, attention_mask=attention_mask))
 
 
 class UnlearnTrainer(Trainer):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from torch import Tensor
@@ -228,8 +228,8 @@ class Patient:
         plan.validate()
         timings = dict(timings_ms or {})
         clock = time.perf_counter()
-        ctx = self.context(plan.refusal_answer)
-        ctx.prior_moments = self.prior_moments() if self.remember_edits and plan.solver == "ridge" else {}
+        ctx = replace(self.context(plan.refusal_answer),  # this command's own: its prior edits and v* starts
+                      prior_moments=self.prior_moments() if self.remember_edits and plan.solver == "ridge" else {})
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
         if missing:
@@ -257,9 +257,13 @@ class Patient:
             schedule = schedule or self._layer_schedule(edit.layers)
             if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= self.max_attempts:
                 break
+            fitted_on = hp.vstar_prompts
             hp = self._escalate(hp, check, edit.layers, schedule, len(request.prompts))
             if hp is None:
                 break
+            # v* fitted on the same probes of the same weights: start where this attempt ended (a
+            # fit on more probes starts afresh: from here it would stop at once, the same edit again)
+            ctx.vstar_init = edit.vstar_shifts if hp.vstar_prompts == fitted_on else {}
         edit, check = best
         for layer_edit in edit.edits:  # re-apply the kept attempt: same deltas, same order, same weights
             add_delta(get_module(self.model, layer_edit.param_name.removesuffix(".weight")), layer_edit.delta)
