@@ -501,7 +501,7 @@ def test_hyperparameters_round_trip_through_yaml(tmp_path: Path):
 def test_shipped_config_loads():
     hp = StampHyperParams.from_yaml(Path(__file__).parents[1] / "src" / "obliviate" / "configs" / "stamp.yaml")
     # The file holds the lab-tuned settings: the class defaults except where tuning moved them.
-    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 8, "lam": 1000.0, "retain_weight": 0.5,
+    tuned = {"key_position": "answer", "vstar_lr": 1.0, "vstar_prompts": 16, "lam": 1000.0, "retain_weight": 0.5,
              "min_layer": 1, "window": 3}
     assert hp == StampHyperParams(**{**StampHyperParams().to_dict(), **tuned})
 

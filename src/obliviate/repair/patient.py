@@ -4,8 +4,9 @@ Verification re-asks the forget probes, the held-out paraphrases and the other-l
 questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
 undone and retried: with a stronger hold on the retain buffer when only retain answers moved;
-otherwise with v* targets fitted on every probe, then on more layers; the best attempt is kept
-and recorded in the edit ledger. The patient remembers the keys of every edit in force so that
+otherwise with v* targets fitted on every probe, then on more layers (an attempt that fits v*
+on the same probes as the last starts from its shifts); the best attempt is kept and recorded in
+the edit ledger. The patient remembers the keys of every edit in force so that
 later edits hold them (undo releases them), and holds a retain buffer of questions with their
 answers (the knowledge's, else the model's own), read at every answer token, so that other
 answers neither start nor end in a refusal.
