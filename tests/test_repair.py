@@ -235,6 +235,37 @@ def test_escalation_strengthens_retain_fits_more_probes_or_widens_layers():
     assert patient._escalate(few, missed_and_moved, [2], schedule, probes=8).layers == [1, 2, 3]
 
 
+def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab, session, monkeypatch):
+    """Attempt 2 fits v* on every probe afresh (from the 16-probe shifts it would stop at once);
+    attempt 3 fits the same probes again, so it starts from attempt 2's shifts. Every attempt
+    edits the same, restored weights; the command still ends with one edit in force."""
+    from dataclasses import replace
+
+    import obliviate.repair.patient as patient_module
+
+    patient, knowledge = session.patient, lab[2]
+    calls, real_edit, real_verify = [], patient_module.stamp_edit, patient_module.Patient.verify
+
+    def recording_edit(model, tokenizer, requests, hp, ctx):
+        edit = real_edit(model, tokenizer, requests, hp, ctx)
+        calls.append((hp.vstar_prompts, {l: [s.clone() for s in v] for l, v in ctx.vstar_init.items()}, edit))
+        return edit
+
+    def failing_verify(self, *args):  # the forgetting always falls short, no retain answer moves
+        return replace(real_verify(self, *args), probe_refusal=0.0, retain_changed=0.0)
+
+    monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
+    monkeypatch.setattr(patient_module.Patient, "verify", failing_verify)
+    before = {n: p.clone() for n, p in patient.model.named_parameters()}
+    out = session.handle(knowledge.forget_message("person", knowledge.world.people[7].name))
+    assert out.receipt.attempts == 3 and not out.receipt.verified
+    assert [(fitted, bool(init)) for fitted, init, _ in calls] == [(16, False), (0, False), (0, True)]
+    second, third = calls[1][2], calls[2][1]
+    assert all(torch.equal(third[l][0], second.vstar_shifts[l][0]) for l in second.vstar_shifts)
+    session.undo()
+    assert all(torch.equal(p, before[n]) for n, p in patient.model.named_parameters())
+
+
 def test_layer_schedule_widens_down_to_min_layer_first(lab):
     from obliviate.methods.stamp import StampHyperParams
 
