@@ -7,6 +7,11 @@ paraphrase the model never answered right cannot leak, yet counts as forgotten o
 refused); accuracy on everything else before/after, gibberish rate, and each phase's time. Then 10 and 100
 sequential forget commands about different people, with retain accuracy after each batch.
 
+The paraphrases and the other-language questions of the lab world's held-out splits are never
+edited on, but the patient verifies on them, so they steer its escalation and its choice of the
+best attempt. `--blind` hides them from the whole pipeline (the patient then verifies on its
+probes and the retain buffer alone): the figures on them are then on questions nothing saw.
+
     python benchmarks/repair.py [--model lab] [--people 5] [--hazards 3] [--claims 3] [--sequential 100]
                                 [--set lam=300 --set layers=[2,3] ...]   (STAMP settings over configs/stamp.yaml)
 """
@@ -26,7 +31,7 @@ from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.methods.stamp import StampHyperParams
-from obliviate.repair.knowledge import LabKnowledge
+from obliviate.repair.knowledge import Candidates, LabKnowledge, Subject
 from obliviate.repair.session import STAMP_CONFIG, RepairSession, knowledge_for
 from obliviate.yaml_config import parse_overrides
 
@@ -56,6 +61,15 @@ def retain_set(world, exclude: set[str], n: int, seed: int = 0):
 
 def message_for(kind: str, subject: str, world) -> str:
     return LabKnowledge(world).forget_message(kind, subject)
+
+
+class BlindLabKnowledge(LabKnowledge):
+    """The lab knowledge without the world's held-out paraphrase and other-language splits."""
+
+    def candidates(self, subject: Subject) -> Candidates:
+        found = super().candidates(subject)
+        edited = {q for q, _ in found.probes}
+        return Candidates(found.probes, [], [qa for qa in found.crosslingual if qa[0] in edited])
 
 
 def one_command(session, world, kind: str, subject: str, retain) -> dict:
@@ -96,6 +110,8 @@ def main() -> None:
     parser.add_argument("--retain", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write all rows to this file")
+    parser.add_argument("--blind", action="store_true",
+                        help="hide the held-out paraphrases and other-language questions from the pipeline")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override one STAMP setting (a YAML value), e.g. --set lam=300")
     args = parser.parse_args()
@@ -104,7 +120,10 @@ def main() -> None:
     world = knowledge_for(resolve(args.model)).world
     overrides = parse_overrides(args.set)
     hparams = StampHyperParams.from_dict({**StampHyperParams.from_yaml(STAMP_CONFIG).to_dict(), **overrides})
-    session = RepairSession(model, tok, knowledge_for(resolve(args.model)), hparams=hparams)
+    knowledge = knowledge_for(resolve(args.model))
+    if args.blind:
+        knowledge = BlindLabKnowledge(knowledge.world)
+    session = RepairSession(model, tok, knowledge, hparams=hparams)
     session.handle(message_for("person", world.people[-1].name, world))  # warm-up: builds the cached statistics
     session.undo()
     subjects = ([("person", p.name) for p in world.people[: args.people]]
