@@ -640,8 +640,8 @@ def _vstar_shift(
     if len(width) != 1:
         raise ValueError(f"key windows of one request must have one length, got {sorted(width)}")
     shape = (values.shape[0], width.pop())
-    start = init if init is not None and tuple(init.shape) == shape else torch.zeros(shape)
-    shift = start.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
+    initial = init if init is not None and tuple(init.shape) == shape else torch.zeros(shape)
+    shift = initial.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     optimiser = torch.optim.Adam([shift], lr=hp.vstar_lr * max(rms, 1e-12))
     loss_value = float("inf")
     was_training = model.training
