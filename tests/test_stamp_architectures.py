@@ -28,6 +28,7 @@ from obliviate.methods.stamp import (
     restore_weights,
     select_layer,
     stamp_edit,
+    vstar_indices,
 )
 from obliviate.methods.stamp_solvers import solve_exact
 
@@ -516,6 +517,15 @@ def test_key_windows_per_position():
     for prompt, seq, (first, end) in zip(forget, seqs, wins):
         n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
         assert (first, end) == (n_prompt - 1, n_prompt - 1 + n_answer) and len(seq) == n_prompt + n_answer
+    fitted = vstar_indices(len(forget), 2)  # off the v* prompts: the prompt alone, keyed at its last token
+    seqs, wins = key_windows(tok, request, answer, StampHyperParams(key_position="answer", vstar_prompts=2))
+    assert len(fitted) == 2 and len(forget) > 2
+    for i, (prompt, seq, (first, end)) in enumerate(zip(forget, seqs, wins)):
+        n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+        width = n_answer if i in fitted else 1
+        assert (first, end) == (n_prompt - 1, n_prompt - 1 + width)
+        assert len(seq) == n_prompt + (n_answer if i in fitted else 0)
+    assert vstar_indices(5, 0) == vstar_indices(5, 9) == [0, 1, 2, 3, 4] and vstar_indices(6, 3) == [0, 2, 4]
     _, wins = key_windows(tok, request, answer, StampHyperParams(key_position="subject"))
     for prompt, (first, end) in zip(forget, wins):
         ids = tok(prompt, add_special_tokens=False)["input_ids"]
@@ -538,6 +548,26 @@ def test_answer_positions_edit_makes_the_whole_refusal_likely():
     edit = stamp_edit(model, tok, [StampRequest(tuple(forget))], hp, context(tok))
     assert edit.vstar_losses[0] < 0.5 and mean_logprob() > before + 1.0
     assert mean_logprob() > -1.0
+
+
+def test_answer_positions_off_the_vstar_prompts_are_not_keyed():
+    """v* fitted on 2 of 3 prompts: those 2 are keyed at every answer position, the third at its
+    last prompt token, whose target is the shift's first slot (the one fitted at that position)."""
+    tok, model = make_tokenizer(), make_model("llama")
+    request = StampRequest(tuple(prompts(tok, FORGET)))
+    answer = "I can't share that."
+    n_answer = len(tok(answer, add_special_tokens=False)["input_ids"]) + 1
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", lam=1e-3, key_position="answer", vstar_steps=30,
+                          vstar_lr=1.0, vstar_prompts=2)
+    edit = stamp_edit(model, tok, [request], hp, replace(context(tok), refusal_answer=answer))
+    (layer_edit,), (shift,) = edit.edits, edit.vstar_shifts[LAYER]
+    assert layer_edit.keys.shape[1] == layer_edit.targets.shape[1] == 2 * n_answer + 1
+    W = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+    restore_weights(model, edit.weights_copy)
+    W0 = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+    last = layer_edit.keys[:, -1:]  # the third prompt's only key
+    assert torch.allclose(layer_edit.targets[:, -1:], W0 @ last + shift[:, :1], atol=1e-6)
+    assert not torch.equal(W, W0)
 
 
 def test_vstar_starts_from_an_earlier_attempts_shifts():

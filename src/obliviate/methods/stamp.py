@@ -79,12 +79,16 @@ class StampHyperParams:
       last mention of the request's `subject` in each prompt (ROME's subject token: the edit then
       changes what the model recalls about that subject wherever it is asked); "answer" at the
       last prompt token and at every position of the refusal answer written after it, so the
-      whole refusal, not only its first token, is what the edited layer produces.
+      whole refusal, not only its first token, is what the edited layer produces. The answer
+      positions are keyed on the prompts v* is fitted on (`vstar_prompts`; the others at their
+      last prompt token): their targets are the shifts measured there.
     - `key_tokens`: keys are taken at the last `key_tokens` prompt tokens (1 = the last prompt
       token, the position that worked on the lab prototype).
     - `vstar_lr` is in units of the RMS entry of the original outputs at the key positions, so
       one value transfers across models; the shift norm is clamped to `clamp_norm_factor` times
       their mean norm; optimisation stops early once the answer NLL per token < `vstar_stop_loss`.
+    - `vstar_prompts`: v* is fitted on this many evenly spaced forget prompts of a request
+      (0 = all of them).
     """
 
     layers: list[int] | None = None
@@ -351,14 +355,26 @@ def answer_window(
     return ids, (labels.count(-100) - 1, len(ids) - 1)
 
 
+def vstar_indices(n: int, count: int) -> list[int]:
+    """The `count` evenly spaced prompts of `n` that v* is fitted on (all when `count` is 0 or >= n)."""
+    if not count or n <= count:
+        return list(range(n))
+    step = n / count
+    return [int(i * step) for i in range(count)]
+
+
 def key_windows(
     tokenizer: PreTrainedTokenizerBase, request: StampRequest, answer: str | None, hp: StampHyperParams
 ) -> tuple[list[list[int]], list[tuple[int, int]]]:
-    """Token ids of each forget sequence and the [first, end) window of its key positions."""
+    """Token ids of each forget sequence and the [first, end) window of its key positions (for
+    key position "answer": the prompt alone, keyed at its last token, off the v* prompts)."""
     if hp.key_position == "answer":
         if not answer:
             raise ValueError("key_position 'answer' needs a refusal answer")
         pairs = [answer_window(tokenizer, p, answer, hp.answer_eos) for p in request.prompts]
+        fitted = set(vstar_indices(len(pairs), hp.vstar_prompts))
+        pairs = [(ids, window) if i in fitted else (ids[: window[0] + 1], (window[0], window[0] + 1))
+                 for i, (ids, window) in enumerate(pairs)]
         return [ids for ids, _ in pairs], [window for _, window in pairs]
     sequences = _tokenize(tokenizer, request.prompts, hp.key_tokens)
     if hp.key_position == "subject":
@@ -613,11 +629,8 @@ def _vstar_shift(
     `values` (d_out, n) are the original outputs at those positions: they set the Adam step
     scale (their RMS entry) and the norm clamp (their mean norm).
     """
-    windows = list(windows)
-    if hp.vstar_prompts and len(prompts) > hp.vstar_prompts:
-        step = len(prompts) / hp.vstar_prompts
-        keep = [int(i * step) for i in range(hp.vstar_prompts)]
-        prompts, windows = [prompts[i] for i in keep], [windows[i] for i in keep]
+    keep = vstar_indices(len(prompts), hp.vstar_prompts)
+    prompts, windows = [prompts[i] for i in keep], [list(windows)[i] for i in keep]
     pairs = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos) for p in prompts]
     if not any(t != -100 for _, labels in pairs for t in labels):
         raise ValueError(f"the refusal answer {answer!r} encodes to no tokens")
@@ -875,7 +888,7 @@ def _edit_layer(
             start += n_keys
             result.vstar_losses.append(loss)
             result.vstar_shifts[layer].append(delta)
-            shifts.append(delta.repeat(1, len(req.prompts)))
+            shifts += [delta[:, : end - first] for first, end in req_windows]  # slot 0: the last prompt token
         shift = torch.cat(shifts, dim=1)
     else:
         refusal = cache.get(
