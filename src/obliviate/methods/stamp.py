@@ -626,11 +626,11 @@ def _vstar_shift(
     shape) to make `answer` likely; returns (shifts (d_out, window), last NLL). Each slot's
     norm is clamped separately.
 
-    `values` (d_out, n) are the original outputs at those positions: they set the Adam step
-    scale (their RMS entry) and the norm clamp (their mean norm).
+    `values` (d_out, n) are the original outputs at the request's key positions: they set the
+    Adam step scale (their RMS entry) and the norm clamp (their mean norm).
     """
-    keep = vstar_indices(len(prompts), hp.vstar_prompts)
-    prompts, windows = [prompts[i] for i in keep], [list(windows)[i] for i in keep]
+    keep, windows = vstar_indices(len(prompts), hp.vstar_prompts), list(windows)
+    prompts, windows = [prompts[i] for i in keep], [windows[i] for i in keep]
     pairs = [encode_pair(tokenizer, p, answer, add_eos=hp.answer_eos) for p in prompts]
     if not any(t != -100 for _, labels in pairs for t in labels):
         raise ValueError(f"the refusal answer {answer!r} encodes to no tokens")
