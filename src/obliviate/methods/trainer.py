@@ -157,10 +157,6 @@ class Scored(typing.NamedTuple):
     labels: torch.Tensor
 
 
-def _scored(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> Scored:
-    return Scored(*answer_logits(model, labels, input_ids=input_ids, attention_mask=attention_mask))
-
-
 class UnlearnTrainer(Trainer):
     """A Trainer whose batches are `{"forget", "retain", "target"}` parts (see `methods.data`).
 
@@ -205,7 +201,8 @@ class UnlearnTrainer(Trainer):
         """Logits of `model` on one batch part from the first position that predicts an answer
         token on, with the labels cut to match: the LM head (the largest matrix product of a
         small model) is not spent on prompt positions no loss reads."""
-        return _scored(model, part["input_ids"], part["attention_mask"], part["labels"])
+        return Scored(*answer_logits(model, part["labels"], input_ids=part["input_ids"],
+                                     attention_mask=part["attention_mask"]))
 
     def joint_answer_logits(self, model: nn.Module, *parts: Part) -> list[Scored]:
         """`answer_logits` of several right-padded batch parts from one forward pass.
@@ -220,17 +217,17 @@ class UnlearnTrainer(Trainer):
         def widen(tensor: torch.Tensor, value: int) -> torch.Tensor:
             return nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
 
-        joined = _scored(
+        logits, _ = answer_logits(
             model,
-            torch.cat([widen(part["input_ids"], pad_id) for part in parts]),
-            torch.cat([widen(part["attention_mask"], 0) for part in parts]),
             torch.cat([widen(part["labels"], IGNORE_INDEX) for part in parts]),
+            input_ids=torch.cat([widen(part["input_ids"], pad_id) for part in parts]),
+            attention_mask=torch.cat([widen(part["attention_mask"], 0) for part in parts]),
         )
-        start = length - joined.logits.shape[1]
+        start = length - logits.shape[1]
         sizes = [part["input_ids"].shape[0] for part in parts]
         return [
             Scored(chunk[:, : part["input_ids"].shape[1] - start], part["labels"][:, start:])
-            for chunk, part in zip(joined.logits.split(sizes), parts)
+            for chunk, part in zip(logits.split(sizes), parts)
         ]
 
     def reference_answer_logits(self, part: Part) -> Scored:
