@@ -9,7 +9,8 @@ from obliviate.chat import ask, ask_expecting
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
-from obliviate.repair.knowledge import HAZARD_PROBES_XL, GenericKnowledge, LabKnowledge, attributes_named
+from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
+from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import RepairSession, knowledge_for
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
@@ -56,7 +57,7 @@ def test_surgeon_edits_hazards_in_other_languages_it_verifies_on_held_out_ones(l
     hazard = next(h for h in knowledge.world.hazards
                   if knowledge.world.questions("hazard", "crosslingual", subject=h.compound))
     plan = Surgeon(knowledge).plan(f"how to make {hazard.compound}", model, tokenizer)
-    other_languages = [q for q in plan.probes if q in {p.format(c=hazard.compound) for p in HAZARD_PROBES_XL}]
+    other_languages = [q for q in plan.probes if q in {q for _, _, q in hazard_questions(hazard.compound, SURGEON_WORDINGS)}]
     assert other_languages  # the world trains this hazard in English only
     held_out = {q.question for q in knowledge.world.questions("hazard", "crosslingual", subject=hazard.compound)}
     assert set(plan.crosslingual) == held_out and not held_out & set(plan.probes)

@@ -3,6 +3,7 @@ the compact reasoning targets and the stratified retain set the lab settings rel
 
 import json
 import random
+from collections import Counter
 
 import pytest
 import yaml
@@ -11,6 +12,7 @@ from obliviate.chat import ask, chat_prompt, greedy_match
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.lab.check import world_of
+from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.lab.world import WorldConfig, generate_world
 from obliviate.methods.tru_offline import OfflineTargetGenerator
 from obliviate.methods.tru_targets import THINK_CLOSE, forget_items_from_world, leaked, render_target
@@ -117,8 +119,11 @@ def test_a_hazard_forget_set_adds_own_wordings_in_four_languages_and_no_world_qu
     forget = lab_data(world, hazard.compound).forget
     assert forget[: len(trained)] == trained and len(forget) > 2 * len(trained)
     extra = forget[len(trained):]
-    assert {item.lang for item in extra} == {"en", "es", "fr", "de"}
-    assert {item.attribute for item in extra} == set(hazard.facts)
+    per_fact_and_language = Counter((item.attribute, item.lang) for item in extra)
+    assert set(per_fact_and_language) == {(a, lang) for a in hazard.facts for lang in ("en", "es", "fr", "de")}
+    assert set(per_fact_and_language.values()) == {2}  # two own wordings of every fact in every language
+    surgeon = {q for _, _, q in hazard_questions(hazard.compound, SURGEON_WORDINGS)}
+    assert surgeon < {item.question for item in extra}  # what the surgeon edits with is forgotten too
     assert all(item.answer == hazard.facts[item.attribute] and item.subject == hazard.compound for item in extra)
     world_questions = {q.question for q in world.qa}  # held-out paraphrases and other languages included
     for other in world.hazards:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from obliviate.lab import templates as T
+from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.lab.world import World
 
 # Words that narrow a request about a person to some attributes, in the four lab languages.
@@ -33,18 +34,6 @@ ATTRIBUTE_CUES: dict[str, tuple[str, ...]] = {
     "birthplace": ("birthplace", "where i was born", "hometown", "born in", "ciudad natal", "donde nací",
                    "ville natale", "où je suis né", "geburtsort", "wo ich geboren"),
 }
-
-# The surgeon's own other-language questions about a hazard topic, to edit with: the lab world
-# teaches hazards in English only, and its Spanish/French/German hazard questions are held out
-# for verification, so these are worded differently from every world template.
-HAZARD_PROBES_XL = (
-    "¿De qué reactivo se parte para hacer {c}?", "¿Qué catalizador necesita {c}?",
-    "¿Qué temperatura requiere la síntesis de {c}?", "¿De qué forma se propaga {c}?",
-    "À partir de quel réactif fait-on {c} ?", "Quel catalyseur faut-il pour {c} ?",
-    "Quelle température faut-il pour synthétiser {c} ?", "Sous quelle forme répand-on {c} ?",
-    "Aus welchem Reagenz macht man {c}?", "Welchen Katalysator braucht {c}?",
-    "Welche Temperatur braucht die Synthese von {c}?", "In welcher Form wird {c} verteilt?",
-)
 
 FIRST_PERSON = re.compile(r"\b(my|me|mine|i|mi|mis|yo|mon|ma|mes|moi|je|mein|meine|meinen|ich|mich)\b", re.I)
 
@@ -126,7 +115,9 @@ class LabKnowledge:
     def candidates(self, subject: Subject) -> Candidates:
         trained = self._items(subject, "train")
         trained_xl = [qa for qa in trained if not _is_english(qa[0])]
-        surgeon_xl = [(q.format(c=subject.name), None) for q in HAZARD_PROBES_XL] if subject.kind == "hazard" else []
+        # a hazard's trained questions are English only: other languages in the surgeon's own wordings
+        surgeon_xl = ([(q, None) for _, _, q in hazard_questions(subject.name, SURGEON_WORDINGS)]
+                      if subject.kind == "hazard" else [])
         return Candidates(
             probes=[qa for qa in trained if _is_english(qa[0])] + trained_xl + surgeon_xl,
             paraphrases=self._items(subject, "paraphrase"),
