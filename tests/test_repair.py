@@ -207,39 +207,45 @@ def test_verification_forgets_a_claim_once_it_is_no_longer_asserted(monkeypatch)
     assert (check.probe_refusal, check.paraphrase_refusal, check.crosslingual_refusal) == (1.0, 1.0, 0.5)
 
 
-def test_escalation_strengthens_retain_fits_more_probes_or_widens_layers():
+def test_escalation_strengthens_retain_widens_or_loosens_then_fits_more_probes():
     from obliviate.methods.stamp import StampHyperParams
     from obliviate.repair.patient import Verification
 
-    patient = Patient(model=None, tokenizer=None, knowledge=None, min_refusal=0.95)
-    hp = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2], vstar_prompts=8)
+    configured = StampHyperParams(solver="ridge", lam=10.0, retain_weight=2.0, layers=[2], vstar_prompts=8)
+    patient = Patient(model=None, tokenizer=None, knowledge=None, hparams=configured, min_refusal=0.95)
+    hp = configured
     schedule = [[2], [1, 2, 3], [0, 1, 2, 3]]
     moved = Verification(1.0, 1.0, None, gibberish_rate=0.0, retain_changed=0.2)  # forgot, but retain moved
     stronger = patient._escalate(hp, moved, [2], schedule, probes=40)
     assert (stronger.layers, stronger.lam, stronger.retain_weight) == ([2], 40.0, 8.0)
     missed = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.0)  # too timid: nothing moved
-    # forgetting fell short with v* fitted on 8 of 40 probes: fit on all of them, same layers and hold
-    more = patient._escalate(hp, missed, [2], schedule, probes=40)
-    assert (more.layers, more.lam, more.vstar_prompts) == ([2], 10.0, 0)
-    hp = StampHyperParams.from_dict({**hp.to_dict(), "vstar_prompts": 0})
+    # forgetting fell short and no retain answer moved: wider layers with a looser hold, same probes
     looser = patient._escalate(hp, missed, [2], schedule, probes=40)
-    assert (looser.layers, looser.lam, looser.retain_weight) == ([1, 2, 3], 1.0, 0.5)
-    missed_and_moved = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.02)
-    assert (patient._escalate(hp, missed_and_moved, [2], schedule, 40).layers,
-            patient._escalate(hp, missed_and_moved, [2], schedule, 40).lam) == ([1, 2, 3], 10.0)
-    # nothing wider left: a timid edit is loosened on the same layers, one that moved retain answers stops
+    assert (looser.layers, looser.lam, looser.retain_weight, looser.vstar_prompts) == ([1, 2, 3], 1.0, 0.5, 8)
+    # loosened once: wider layers at the same hold while there are any
+    wider = patient._escalate(looser, missed, [1, 2, 3], schedule, probes=40)
+    assert (wider.layers, wider.lam, wider.vstar_prompts) == ([0, 1, 2, 3], 1.0, 8)
+    # nothing wider and already loosened: v* fitted on all 40 probes, same layers and hold
+    more = patient._escalate(wider, missed, [0, 1, 2, 3], schedule, probes=40)
+    assert (more.layers, more.lam, more.vstar_prompts) == ([0, 1, 2, 3], 1.0, 0)
+    assert patient._escalate(more, missed, [0, 1, 2, 3], schedule, probes=40) is None  # nothing left to try
+    # nothing wider left: a timid edit is loosened on the same layers
     last = patient._escalate(hp, missed, [0, 1, 2, 3], schedule, 40)
-    assert (last.layers, last.lam, last.retain_weight) == ([0, 1, 2, 3], 1.0, 0.5)
-    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule, 40) is None
+    assert (last.layers, last.lam, last.retain_weight, last.vstar_prompts) == ([0, 1, 2, 3], 1.0, 0.5, 8)
+    # an edit that moved retain answers is never loosened: wider at the same hold, then more probes
+    missed_and_moved = Verification(0.5, 1.0, None, gibberish_rate=0.0, retain_changed=0.02)
+    widened = patient._escalate(hp, missed_and_moved, [2], schedule, 40)
+    assert (widened.layers, widened.lam) == ([1, 2, 3], 10.0)
+    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule, 40).vstar_prompts == 0
     # v* on 8 prompts already covers a plan of 8 probes: no "more probes" step
-    few = StampHyperParams(solver="ridge", lam=10.0, layers=[2], vstar_prompts=8)
-    assert patient._escalate(few, missed_and_moved, [2], schedule, probes=8).layers == [1, 2, 3]
+    assert patient._escalate(hp, missed_and_moved, [0, 1, 2, 3], schedule, probes=8) is None
 
 
 def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab, session, monkeypatch):
-    """Attempt 2 fits v* on every probe afresh (from the 16-probe shifts it would stop at once);
-    attempt 3 fits the same probes again, so it starts from attempt 2's shifts. Every attempt
-    edits the same, restored weights; the command still ends with one edit in force."""
+    """Attempt 2 (a looser hold) fits v* on the same 16 probes, so it starts from attempt 1's
+    shifts; attempt 3 fits v* on every probe afresh (from the 16-probe shifts it would stop at
+    once). Every attempt edits the same, restored weights; the command still ends with one edit
+    in force."""
     from dataclasses import replace
 
     import obliviate.repair.patient as patient_module
@@ -260,9 +266,9 @@ def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab
     before = {n: p.clone() for n, p in patient.model.named_parameters()}
     out = session.handle(knowledge.forget_message("person", knowledge.world.people[7].name))
     assert out.receipt.attempts == 3 and not out.receipt.verified
-    assert [(fitted, bool(init)) for fitted, init, _ in calls] == [(16, False), (0, False), (0, True)]
-    second, third = calls[1][2], calls[2][1]
-    assert all(torch.equal(third[l][0], second.vstar_shifts[l][0]) for l in second.vstar_shifts)
+    assert [(fitted, bool(init)) for fitted, init, _ in calls] == [(16, False), (16, True), (0, False)]
+    first, second = calls[0][2], calls[1][1]
+    assert all(torch.equal(second[l][0], first.vstar_shifts[l][0]) for l in first.vstar_shifts)
     session.undo()
     assert all(torch.equal(p, before[n]) for n, p in patient.model.named_parameters())
 

@@ -4,8 +4,8 @@ Verification re-asks the forget probes, the held-out paraphrases and the other-l
 questions, checks that answers are refusals (for a false claim: no longer asserting it) and not
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
 undone and retried: with a stronger hold on the retain buffer when only retain answers moved;
-otherwise with v* targets fitted on every probe, then on more layers (an attempt that fits v*
-on the same probes as the last starts from its shifts); the best attempt is kept and recorded in
+otherwise on more layers or with a looser hold, then with v* targets fitted on every probe (an
+attempt that fits v* on the same probes as the last starts from its shifts); the best attempt is kept and recorded in
 the edit ledger. The patient remembers the keys of every edit in force so that
 later edits hold them (undo releases them), and holds a retain buffer of questions with their
 answers (the knowledge's, else the model's own), read at every answer token, so that other
@@ -207,22 +207,24 @@ class Patient:
     def _escalate(self, hp: StampHyperParams, check: Verification, layers: list[int],
                   schedule: list[list[int]], probes: int) -> StampHyperParams | None:
         """The next attempt: when the forget side held but retain answers moved, the same layers
-        with the retain side weighted 4x (ridge). When the forgetting fell short: first more probes
-        (v* shifts fitted on all `probes` forget prompts, not `vstar_prompts` of them), then the
-        next, wider layer set (if any), and when no retain answer moved at all, a looser hold
-        (ridge `lam` / 10, `retain_weight` / 4): the edit was too timid."""
+        with the retain side weighted 4x (ridge). When the forgetting fell short: first the next,
+        wider layer set (if any) and, when no retain answer moved at all, a looser hold (ridge
+        `lam` / 10, `retain_weight` / 4, once: the edit was too timid); then more probes (v*
+        shifts fitted on all `probes` forget prompts, not `vstar_prompts` of them). On the lab
+        model the looser hold verified 4 of 11 commands that needed more than one attempt, while
+        fitting v* on every probe first left 7 of the 11 where they were."""
         if check.forgotten(self.min_refusal) and hp.solver == "ridge":
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
                                                "retain_weight": hp.retain_weight * 4})
+        wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
+        loosen = hp.solver == "ridge" and check.retain_changed == 0 and hp.lam >= self.hparams.lam
+        if wider or loosen:
+            return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers,
+                                               **({"lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4}
+                                                  if loosen else {})})
         if hp.target == "vstar" and 0 < hp.vstar_prompts < probes:
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "vstar_prompts": 0})
-        wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
-        loosen = hp.solver == "ridge" and check.retain_changed == 0
-        if not (wider or loosen):
-            return None
-        return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers,
-                                           **({"lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4}
-                                              if loosen else {})})
+        return None
 
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
         """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best."""
