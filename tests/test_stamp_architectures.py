@@ -364,6 +364,28 @@ def test_retain_answers_hold_how_retain_answers_continue():
         stamp_edit(make_model("llama"), tok, prompts(tok, FORGET), hp, context(tok, retain_answers=RETAIN_ANSWERS[:2]))
 
 
+def test_retain_prompt_boost_holds_where_retain_answers_start():
+    """Boosting the retain keys at the last prompt token moves the layer's output there less
+    (where a refusal of someone else's question would start); without retain answers there are
+    no answer keys to set them apart from, and the boost changes nothing."""
+    tok = make_tokenizer()
+    last_keys = capture(make_model("llama"), tok, prompts(tok, RETAIN), [LAYER], "key", key_tokens=1)[LAYER]
+    change, deltas = {}, {}
+    for boost in (1.0, 8.0):
+        for answers in (RETAIN_ANSWERS, None):
+            model = make_model("llama")
+            hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0,
+                                  retain_weight=1.0, key_position="answer", retain_prompt_boost=boost)
+            edit = stamp_edit(model, tok, prompts(tok, FORGET), hp,
+                              context(tok, covariance_texts=COVARIANCE, retain_answers=answers))
+            deltas[boost, answers is None] = edit.edits[0].delta
+            W = down_proj_weight(get_module(model, down_proj_path(model, LAYER))).detach().double()
+            change[boost, answers is None] = float(torch.linalg.norm(edit.edits[0].delta @ last_keys)
+                                                   / torch.linalg.norm(W @ last_keys))
+    assert change[8.0, False] < 0.5 * change[1.0, False]
+    assert torch.equal(deltas[8.0, True], deltas[1.0, True])
+
+
 def test_a_forget_prompt_among_retain_answers_is_not_held():
     """The forget prompts leave the buffer also when retain keys come from whole answers."""
     tok = make_tokenizer()
@@ -458,6 +480,7 @@ def test_window_spreads_the_edit_over_the_layers_before_the_selected_one():
         ({"subspace_dim": -1}, "subspace_dim"),
         ({"vstar_steps": 0}, "vstar_steps"),
         ({"retain_weight": -1.0}, "retain_weight"),
+        ({"retain_prompt_boost": -0.5}, "retain_prompt_boost"),
         ({"min_layer": -1}, "min_layer"),
         ({"window": 0}, "window"),
     ],

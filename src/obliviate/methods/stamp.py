@@ -61,6 +61,13 @@ class StampHyperParams:
       position, and with retain answers at every answer token) enters the least squares like a
       forget key whose output must stay as it is, with this weight: the retain buffer's outputs
       are held, not only the average text's.
+    - `retain_prompt_boost`: (ridge, with retain answers and key position "answer") the retain
+      keys at the last prompt token, where an answer starts or a refusal does, count this many
+      times as much as those at answer tokens (a question has one and ~8 of the others). For
+      many sequential edits: on the lab model 5 lost 6.7 / 54.5 retain points after 20 / 100
+      forget commands instead of 9.2 / 64.8 (the lost answers: other people's questions
+      refused), but single commands refused hazards less (8 hazards, trained / paraphrase /
+      other language: 0.98 / 0.78 / 0.96 against 1.0 / 0.81 / 0.99), so the default is 1.
     - `window`: automatic selection edits this many consecutive layers ending at the selected one
       (never below the first candidate), each taking its share of the shift as MEMIT spreads an
       edit: on the lab model layers 1-3 together forgot more and cost retain answers less, over
@@ -99,6 +106,7 @@ class StampHyperParams:
     rank: int = 128
     cov_floor: float = 1e-4
     retain_weight: float = 0.0
+    retain_prompt_boost: float = 1.0
     min_layer: int = 0
     window: int = 1
     target: str = "vstar"
@@ -138,6 +146,8 @@ class StampHyperParams:
                 raise ValueError(f"{name} must be an integer >= 1, got {getattr(self, name)!r}")
         if not (isinstance(self.subspace_dim, int) and self.subspace_dim >= 0):
             raise ValueError(f"subspace_dim must be an integer >= 0, got {self.subspace_dim!r}")
+        if not self.retain_prompt_boost >= 0:
+            raise ValueError(f"retain_prompt_boost must be >= 0, got {self.retain_prompt_boost}")
         if not self.retain_weight >= 0:
             raise ValueError(f"retain_weight must be >= 0, got {self.retain_weight}")
         if not (isinstance(self.min_layer, int) and self.min_layer >= 0):
@@ -291,7 +301,7 @@ class LayerEdit:
     delta: Tensor
     target_miss: float  # ||W' K - V|| / ||W K - V||: 0 = targets met exactly, 1 = no progress
     delta_ratio: float  # ||dW|| / ||W||
-    retain_drift: float | None  # ||dW K_r|| / ||W K_r|| on retain keys, from their moment (resolution ~1e-8)
+    retain_drift: float | None  # ||dW K_r|| / ||W K_r|| on retain keys weighted as held, from their moment (resolution ~1e-8)
 
 
 @dataclass
@@ -834,17 +844,27 @@ def _edit_layer(
     # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
     retain_id = (_fingerprint([*ctx.retain_prompts, *(ctx.retain_answers or ())]), hp.key_tokens, _holds_answers(hp, ctx))
 
-    def retain_moment(indices: Sequence[int]) -> Tensor:
+    def retain_moment(indices: Sequence[int], prompt_only: bool = False) -> Tensor:
         sequences, windows = retain_key_windows(tokenizer, ctx, hp, indices)
+        if prompt_only and windows is not None:  # the last prompt token alone
+            windows = [(first, first + 1) for first, _ in windows]
         held = [ctx.retain_prompts[i] for i in indices]
         return _key_moment(model, tokenizer, held, layer, hp.key_tokens, hp.batch_size, windows, sequences)[0]
 
+    def buffer_moment(prompt_only: bool) -> Tensor:
+        """The moment of the retain buffer, less any forget prompt in it: a key cannot be both
+        held and forgotten."""
+        name = "retain_prompt_moment" if prompt_only else "retain_moment"
+        moment = cache.get((name, mid, layer, *retain_id),
+                           lambda: retain_moment(range(len(ctx.retain_prompts)), prompt_only))
+        return moment - retain_moment(overlap, prompt_only) if overlap else moment
+
     retain = None
     if ctx.retain_prompts:
-        retain = cache.get(("retain_moment", mid, layer, *retain_id), lambda: retain_moment(range(len(ctx.retain_prompts))))
         overlap = _retain_overlap(ctx.retain_prompts, reqs)
-        if overlap:  # a key cannot be both held and forgotten: the forget prompts leave the buffer
-            retain = retain - retain_moment(overlap)
+        retain = buffer_moment(prompt_only=False)
+        if hp.retain_prompt_boost != 1.0 and _holds_answers(hp, ctx):
+            retain = retain + (hp.retain_prompt_boost - 1.0) * buffer_moment(prompt_only=True)
     cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
     cov_key = ("covariance", mid, layer, _fingerprint(cov_texts or ()))
