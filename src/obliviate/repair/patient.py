@@ -5,8 +5,8 @@ questions, checks that answers are refusals (for a false claim: no longer assert
 gibberish, and measures how many retain answers changed. When verification fails, the edit is
 undone and retried: with a stronger hold on the retain buffer when only retain answers moved;
 otherwise on more layers or with a looser hold, then with v* targets fitted on every probe (an
-attempt that fits v* on the same probes as the last starts from its shifts); the best attempt is kept and recorded in
-the edit ledger. The patient remembers the keys of every edit in force so that
+attempt that fits v* on the same probes as the last starts from its shifts); the best attempt
+is kept and recorded in the edit ledger. The patient remembers the keys of every edit in force so that
 later edits hold them (undo releases them), and holds a retain buffer of questions with their
 answers (the knowledge's, else the model's own), read at every answer token, so that other
 answers neither start nor end in a refusal.
