@@ -157,6 +157,13 @@ def main() -> None:
             patient.setdefault(k, []).append(v)
     print("patient phases (ms, median, summed over attempts): "
           + ", ".join(f"{k} {statistics.median(v):.0f}" for k, v in patient.items()))
+    done = [r for r in rows if r.get("attempts")]
+    if done:
+        counts = {n: sum(r["attempts"] == n for r in done) for n in sorted({r["attempts"] for r in done})}
+        print("attempts: " + ", ".join(f"{n}: {c} commands" for n, c in counts.items())
+              + f"; verified {sum(r['verified'] for r in done)} of {len(done)}; command time (ms, median) by attempts: "
+              + ", ".join(f"{n}: {statistics.median(r['timings_ms']['total'] for r in done if r['attempts'] == n):.0f}"
+                          for n in counts))
     one_attempt = [r["stamp_solve_ms"] for r in rows if r.get("attempts") == 1]
     if one_attempt:
         print(f"STAMP solve, single-attempt edits: median {statistics.median(one_attempt):.1f} ms over {len(one_attempt)}")
