@@ -685,9 +685,11 @@ def _vstar_shift(
                 nll = torch.nn.functional.cross_entropy(
                     logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
                 ) / n_answer
+                total += float(nll.detach())
+                if len(batches) == 1 and total < hp.vstar_stop_loss:
+                    break  # the one batch already meets the stop loss: its gradient would go unused
                 (grad,) = torch.autograd.grad(nll, [shift])
                 shift.grad = grad if shift.grad is None else shift.grad + grad
-                total += float(nll.detach())
             loss_value = total
             if loss_value < hp.vstar_stop_loss:
                 break
