@@ -136,6 +136,26 @@ def test_not_a_forget_request_changes_nothing(session):
     assert session.fingerprint() == fingerprint
 
 
+@pytest.mark.parametrize("where", ["stamp_edit", "verify"])
+def test_a_failed_repair_is_an_error_and_leaves_model_and_ledger_unchanged(session, lab, monkeypatch, where):
+    """A repair that raises (a solver that cannot meet its settings, or a failure while verifying
+    an applied attempt) comes back as the outcome's error: no edit in force, none recorded."""
+    import obliviate.repair.patient as patient_module
+
+    def broken(*args, **kwargs):
+        raise ValueError("lam*C + K_f K_f^T is not positive definite")
+
+    if where == "stamp_edit":
+        monkeypatch.setattr(patient_module, "stamp_edit", broken)
+    else:
+        monkeypatch.setattr(patient_module.Patient, "verify", broken)
+    fingerprint, entries = session.fingerprint(), len(session.ledger.entries())
+    outcome = session.handle(lab[2].forget_message("person", lab[2].world.people[9].name))
+    assert outcome.receipt is None and outcome.plan is not None
+    assert "repair failed" in outcome.error and "not positive definite" in outcome.error
+    assert session.fingerprint() == fingerprint and len(session.ledger.entries()) == entries
+
+
 def test_generic_knowledge_builds_questions_around_the_target():
     found = GenericKnowledge().candidates(GenericKnowledge().resolve("my address", user="Ana Ruiz")[0])
     assert any("Ana Ruiz" in q for q, _ in found.probes)
@@ -163,7 +183,8 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     person = lab[2].world.people[14]
     lines = [f"Where was {person.name} born?", f"Forget everything you know about {person.name}.",
              f"Where was {person.name} born?", "/edits", "/undo", f"Where was {person.name} born?",
-             "/undo", f"/save {tmp_path / 'saved'}", "/quit"]
+             "/undo", f"/save {tmp_path / 'a-file'}", f"/save {tmp_path / 'saved'}", "/quit"]
+    (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert cli_main(["chat"]) == 0
     out = capsys.readouterr().out
@@ -173,6 +194,7 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     assert replies[2] == f"model> {person.facts['birthplace']}"
     assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
     assert (tmp_path / "saved" / "model.safetensors").exists()
+    assert "cannot save" in out and (tmp_path / "a-file").read_text() == "not a directory"  # the REPL went on
 
 
 def test_every_lab_subject_is_found_from_its_forget_message(lab):

@@ -135,7 +135,10 @@ def cmd_chat(args: argparse.Namespace) -> int:
             if len(parts) < 2:
                 print("  usage: /save DIR")
             else:
-                print(f"  saved to {session.save(parts[1])}")
+                try:
+                    print(f"  saved to {session.save(parts[1])}")
+                except (ValueError, OSError) as err:  # the session and its edits stay as they were
+                    print(f"  cannot save: {err}")
             continue
         outcome = session.handle(message)
         if outcome.intent is None:

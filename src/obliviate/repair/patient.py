@@ -252,9 +252,11 @@ class Patient:
             for phase, seconds in edit.timings.items():
                 timings[f"stamp_{phase}"] = timings.get(f"stamp_{phase}", 0.0) + seconds * 1000
             clock = time.perf_counter()
-            check = self.verify(plan, retain_before, misinfo)
+            try:
+                check = self.verify(plan, retain_before, misinfo)
+            finally:  # an attempt never stays in force unrecorded, whatever happens while verifying
+                restore_weights(self.model, edit.weights_copy)
             timings["verify"] = timings.get("verify", 0.0) + (time.perf_counter() - clock) * 1000
-            restore_weights(self.model, edit.weights_copy)
             if best is None or check.score() > best[1].score():
                 best = (edit, check)
             schedule = schedule or self._layer_schedule(edit.layers)

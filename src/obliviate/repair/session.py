@@ -89,7 +89,8 @@ class RepairSession:
                                stats_dir=stats_dir())
 
     def handle(self, message: str) -> Outcome:
-        """Run the whole pipeline on one message; never raises for a refused plan."""
+        """Run the whole pipeline on one message; a refused plan or a failed repair comes back as
+        the outcome's error (the model then unchanged), not as an exception."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
         intent = self.watchdog.detect(message)
@@ -104,7 +105,12 @@ class RepairSession:
             return Outcome(intent.to_dict(), error=str(err), timings_ms=timings)
         timings["surgeon"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        receipt = self.patient.repair(plan)
+        try:
+            receipt = self.patient.repair(plan)
+        except ValueError as err:  # e.g. a STAMP setting the solver cannot meet: nothing was edited
+            timings["patient"] = (time.perf_counter() - clock) * 1000
+            return Outcome(intent.to_dict(), plan, error=f"the repair failed and the model is unchanged: {err}",
+                           timings_ms=timings)
         timings["patient"] = (time.perf_counter() - clock) * 1000
         timings["total"] = sum(timings.values())
         return Outcome(intent.to_dict(), plan, receipt, timings_ms=timings)
