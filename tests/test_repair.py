@@ -57,7 +57,8 @@ def test_surgeon_edits_hazards_in_other_languages_it_verifies_on_held_out_ones(l
     hazard = next(h for h in knowledge.world.hazards
                   if knowledge.world.questions("hazard", "crosslingual", subject=h.compound))
     plan = Surgeon(knowledge).plan(f"how to make {hazard.compound}", model, tokenizer)
-    other_languages = [q for q in plan.probes if q in {q for _, _, q in hazard_questions(hazard.compound, SURGEON_WORDINGS)}]
+    surgeon_wordings = {question for _, _, question in hazard_questions(hazard.compound, SURGEON_WORDINGS)}
+    other_languages = [q for q in plan.probes if q in surgeon_wordings]
     assert other_languages  # the world trains this hazard in English only
     held_out = {q.question for q in knowledge.world.questions("hazard", "crosslingual", subject=hazard.compound)}
     assert set(plan.crosslingual) == held_out and not held_out & set(plan.probes)
