@@ -26,6 +26,7 @@ from obliviate.methods.stamp import (
     layer_separation,
     refusal_targets,
     restore_weights,
+    retain_moments,
     select_layer,
     stamp_edit,
     vstar_indices,
@@ -338,6 +339,34 @@ def test_a_forget_prompt_in_the_retain_buffer_is_not_held(solver):
     # the buffer keeps a key moment; taking a prompt out leaves float32 rounding of its keys behind
     assert float((deltas[0] - deltas[1]).norm() / deltas[1].norm()) < 1e-2
     assert float((deltas[2] - deltas[1]).norm() / deltas[1].norm()) > 0.1
+
+
+def test_multi_layer_edit_reads_its_statistics_before_editing():
+    """Every layer of a window edit is held with the statistics of the model before the edit:
+    the edit of a lower layer moves the keys of the layers above, so statistics read between
+    layer edits would not be the model's. A forget prompt in the retain buffer then leaves the
+    buffer exactly at every layer (its keys subtracted as the held moment has them), also when
+    the moment was cached by an earlier, undone edit."""
+    tok = make_tokenizer()
+    hp = StampHyperParams(layers=[0, 1], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=0.1)
+    model = make_model("llama")
+    ctx = context(tok, covariance_texts=COVARIANCE)
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx)
+    moved = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1]
+    restore_weights(model, edit.weights_copy)
+    before = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1]
+    assert float((moved - before).norm() / before.norm()) > 1e-3  # the layer-0 edit moved layer 1's retain keys
+    assert torch.allclose(retain_moments(model, tok, [], [1], hp, ctx)[1], before)  # what the edit cached
+
+    deltas = {}
+    for name, retain in (("with", RETAIN + FORGET[:1]), ("without", RETAIN)):
+        warm = StampContext(refusal_prompts=prompts(tok, REFUSAL), retain_prompts=prompts(tok, retain),
+                            covariance_texts=COVARIANCE, refusal_answer="I can't share that.")
+        model = make_model("llama")
+        restore_weights(model, stamp_edit(model, tok, prompts(tok, FORGET[1:]), hp, warm).weights_copy)
+        deltas[name] = [e.delta for e in stamp_edit(model, tok, prompts(tok, FORGET), hp, warm).edits]
+    for with_, without in zip(deltas["with"], deltas["without"]):
+        assert float((with_ - without).norm() / without.norm()) < 1e-2
 
 
 RETAIN_ANSWERS = ["I don't know", "two plus two", "four", "I don't know", "two", "alice", "bob city", "four"]

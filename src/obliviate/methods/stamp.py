@@ -218,26 +218,45 @@ class StampCache:
         return self._model_keys[id(model)]
 
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        if key not in self._store:
-            self._store[key] = self._load_or_compute(key, compute)
-        return self._store[key]
+        return self.get_layers({0: key}, lambda _: {0: compute()})[0]
 
-    def _load_or_compute(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        path = None
-        if self.directory is not None:
-            path = self.directory / (hashlib.sha1(repr(key).encode()).hexdigest() + ".pt")
-            if path.is_file():
-                try:
-                    return torch.load(path, map_location=self._device, weights_only=True)
-                except Exception:  # a torn or foreign file: recompute and overwrite it
-                    pass
-        value = compute()
+    def get_layers(self, keys: dict[int, tuple], compute: Callable[[list[int]], dict[int, Any]]) -> dict[int, Any]:
+        """`get` for one statistic at several layers (layer -> key): the layers not kept yet are
+        computed by one call, `compute(layers)` (one forward pass reads them all)."""
+        for key in keys.values():
+            if key not in self._store:
+                found = self._load(key)
+                if found is not None:
+                    self._store[key] = found
+        missing = [layer for layer, key in keys.items() if key not in self._store]
+        if missing:
+            computed = compute(missing)
+            for layer in missing:
+                self._save(keys[layer], computed[layer])
+                self._store[keys[layer]] = computed[layer]
+        return {layer: self._store[key] for layer, key in keys.items()}
+
+    def _path(self, key: tuple) -> Path | None:
+        if self.directory is None:
+            return None
+        return self.directory / (hashlib.sha1(repr(key).encode()).hexdigest() + ".pt")
+
+    def _load(self, key: tuple) -> Any:
+        path = self._path(key)
+        if path is None or not path.is_file():
+            return None
+        try:
+            return torch.load(path, map_location=self._device, weights_only=True)
+        except Exception:  # a torn or foreign file: recomputed and overwritten
+            return None
+
+    def _save(self, key: tuple, value: Any) -> None:
+        path = self._path(key)
         if path is not None and _is_tensor_tree(value):
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             torch.save(value, tmp)
             os.replace(tmp, path)
-        return value
 
     def clear(self) -> None:
         self._store.clear()
@@ -496,31 +515,31 @@ def capture(
     return {layer: torch.cat(chunks, dim=1) for layer, chunks in parts.items()}
 
 
-def _key_moment(
+def _key_moments(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
-    layer: int,
+    layers: Sequence[int],
     key_tokens: int | None,
     batch_size: int,
-    windows: Sequence[tuple[int, int]] | None = None,
-    sequences: Sequence[Sequence[int]] | None = None,
-) -> tuple[Tensor, int]:
-    """`(sum k k^T, count)` of the down-proj inputs at the positions `_iter_activations` reads,
-    streamed batch by batch: a (d_in, d_in) summary of any number of keys."""
-    total, count = None, 0
-    for batch in _iter_activations(model, tokenizer, prompts, [(layer, "key")], key_tokens, batch_size,
-                                   windows, sequences):
-        K = batch[(layer, "key")]
-        total = K @ K.T if total is None else total + K @ K.T
-        count += K.shape[1]
-    return total, count
+) -> tuple[dict[int, Tensor], int]:
+    """Per layer, `sum k k^T` of the down-proj inputs at the positions `_iter_activations` reads,
+    and the number of keys: a (d_in, d_in) summary of any number of keys, every layer from one
+    forward pass, streamed batch by batch."""
+    totals: dict[int, Tensor] = {}
+    count = 0
+    for batch in _iter_activations(model, tokenizer, prompts, [(l, "key") for l in layers], key_tokens, batch_size):
+        for layer in layers:
+            K = batch[(layer, "key")]
+            totals[layer] = K @ K.T if layer not in totals else totals[layer] + K @ K.T
+        count += batch[(layers[0], "key")].shape[1]
+    return totals, count
 
 
-def _covariance(model, tokenizer, texts: Sequence[str], layer: int, batch_size: int) -> Tensor:
-    """Second moment `E[k k^T]` of the down-proj inputs over every token of `texts`."""
-    total, count = _key_moment(model, tokenizer, texts, layer, None, batch_size)
-    return total / count
+def _covariances(model, tokenizer, texts: Sequence[str], layers: Sequence[int], batch_size: int) -> dict[int, Tensor]:
+    """Per layer, the second moment `E[k k^T]` of the down-proj inputs over every token of `texts`."""
+    totals, count = _key_moments(model, tokenizer, texts, layers, None, batch_size)
+    return {layer: total / count for layer, total in totals.items()}
 
 
 # ----------------------------------------------------------------------------- layer selection
@@ -604,6 +623,66 @@ def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest])
     return hits or None
 
 
+def retain_window_moments(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    ctx: StampContext,
+    hp: StampHyperParams,
+    indices: Sequence[int],
+    layers: Sequence[int],
+    prompt_only: bool,
+) -> dict[int, dict[str, Tensor]]:
+    """Per layer, the key moment of the retain prompts at `indices` over their key windows
+    ("window") and, with `prompt_only`, at their last prompt token alone ("prompt"): one pass."""
+    sequences, windows = retain_key_windows(tokenizer, ctx, hp, indices)
+    widths = [end - first for first, end in windows] if windows is not None else [hp.key_tokens] * len(indices)
+    held = [ctx.retain_prompts[i] for i in indices]
+    moments: dict[int, dict[str, Tensor]] = {layer: {} for layer in layers}
+    batches = _iter_activations(model, tokenizer, held, [(layer, "key") for layer in layers], hp.key_tokens,
+                                hp.batch_size, windows, sequences)
+    for start, batch in zip(range(0, len(held), hp.batch_size), batches):
+        chunk = widths[start : start + hp.batch_size]
+        firsts = [sum(chunk[:i]) for i in range(len(chunk))]  # each window's first key: the last prompt token
+        for layer in layers:
+            K = batch[(layer, "key")]
+            parts = {"window": K, **({"prompt": K[:, firsts]} if prompt_only else {})}
+            for name, part in parts.items():
+                moments[layer][name] = moments[layer][name] + part @ part.T if name in moments[layer] else part @ part.T
+    return moments
+
+
+def retain_moments(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    reqs: Sequence[StampRequest],
+    layers: Sequence[int],
+    hp: StampHyperParams,
+    ctx: StampContext,
+) -> dict[int, Tensor]:
+    """Per layer, the retain buffer's key moment as an edit holds it: its keys (at the last prompt
+    token `retain_prompt_boost` times), less those of any forget prompt in the buffer (a key
+    cannot be both held and forgotten).
+
+    Everything is read before any layer is edited: the buffer's moment is a cached statistic of
+    the model before the edit, and the edit of a lower layer moves the forget prompts' keys at
+    the layers above (that is its purpose). Read between layer edits, the keys subtracted would
+    not be those the moment holds, and the hold could come out indefinite."""
+    cache, boost = ctx.cache, hp.retain_prompt_boost != 1.0 and _holds_answers(hp, ctx)
+    retain_id = (_fingerprint([*ctx.retain_prompts, *(ctx.retain_answers or ())]), hp.key_tokens, _holds_answers(hp, ctx))
+    everything = range(len(ctx.retain_prompts))
+    moments = cache.get_layers(
+        {layer: ("retain_moments", cache.model_key(model), layer, *retain_id, boost) for layer in layers},
+        lambda todo: retain_window_moments(model, tokenizer, ctx, hp, everything, todo, boost),
+    )
+    overlap = _retain_overlap(ctx.retain_prompts, reqs)
+    less = retain_window_moments(model, tokenizer, ctx, hp, overlap, layers, boost) if overlap else None
+    held = {}
+    for layer in layers:
+        parts = {name: m - less[layer][name] if less else m for name, m in moments[layer].items()}
+        held[layer] = parts["window"] + (hp.retain_prompt_boost - 1.0) * parts["prompt"] if boost else parts["window"]
+    return held
+
+
 def retain_key_windows(
     tokenizer: PreTrainedTokenizerBase, ctx: StampContext, hp: StampHyperParams, indices: Sequence[int]
 ) -> tuple[list[list[int]] | None, list[tuple[int, int]] | None]:
@@ -614,6 +693,18 @@ def retain_key_windows(
         return None, None
     pairs = [answer_window(tokenizer, ctx.retain_prompts[i], ctx.retain_answers[i], hp.answer_eos) for i in indices]
     return [ids for ids, _ in pairs], [window for _, window in pairs]
+
+
+def _covariance_texts(ctx: StampContext) -> Sequence[str] | None:
+    return ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
+
+
+def _covariance_key(model_key: Any, layer: int, texts: Sequence[str]) -> tuple:
+    return ("covariance", model_key, layer, _fingerprint(texts))
+
+
+def _refusal_values_key(model_key: Any, layer: int, ctx: StampContext, hp: StampHyperParams) -> tuple:
+    return ("refusal_values", model_key, layer, _fingerprint(ctx.refusal_prompts), hp.key_tokens)
 
 
 def _holds_answers(hp: StampHyperParams, ctx: StampContext) -> bool:
@@ -796,14 +887,43 @@ def stamp_edit(
         if len(set(layers)) != len(layers):
             raise ValueError(f"layers {hp.layers} name the same layer twice")
     result = StampEdit(weights_copy={}, layers=layers, edits=[], layer_scores=scores, timings=timings)
+    clock = time.perf_counter()
+    retain = _reference_statistics(model, tokenizer, reqs, layers, hp, ctx)
+    _tick(timings, "stats", clock)
     try:
         for step, layer in enumerate(layers):
             share = 1.0 / (len(layers) - step)
-            result.edits.append(_edit_layer(model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, result))
+            result.edits.append(_edit_layer(
+                model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, retain.get(layer), result))
     except BaseException:
         restore_weights(model, result.weights_copy)  # never leave a half-applied multi-layer edit
         raise
     return result
+
+
+def _reference_statistics(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    reqs: list[StampRequest],
+    layers: Sequence[int],
+    hp: StampHyperParams,
+    ctx: StampContext,
+) -> dict[int, Tensor]:
+    """Cache every statistic the edit of `layers` reads (retain covariance, refusal values) and
+    return the retain moments it holds (`retain_moments`): all of the model before the edit
+    (MEMIT's convention), each read for every layer in one pass. Read lazily, a layer's
+    statistics would come from a model whose lower layers this edit (or the first edit that
+    needed them) had already changed."""
+    cache, mid = ctx.cache, ctx.cache.model_key(model)
+    cov_texts = _covariance_texts(ctx)
+    if cov_texts and hp.solver in ("ridge", "lowrank"):
+        cache.get_layers({layer: _covariance_key(mid, layer, cov_texts) for layer in layers},
+                         lambda todo: _covariances(model, tokenizer, cov_texts, todo, hp.batch_size))
+    if hp.target != "vstar":
+        cache.get_layers({layer: _refusal_values_key(mid, layer, ctx, hp) for layer in layers},
+                         lambda todo: capture(model, tokenizer, ctx.refusal_prompts, todo, "mlp_out", hp.key_tokens,
+                                              hp.batch_size))
+    return retain_moments(model, tokenizer, reqs, layers, hp, ctx) if ctx.retain_prompts else {}
 
 
 def _tick(timings: dict[str, float], phase: str, since: float) -> float:
@@ -821,6 +941,7 @@ def _edit_layer(
     share: float,
     hp: StampHyperParams,
     ctx: StampContext,
+    retain: Tensor | None,
     result: StampEdit,
 ) -> LayerEdit:
     timings, cache = result.timings, ctx.cache
@@ -844,35 +965,12 @@ def _edit_layer(
     clock = _tick(timings, "keys", clock)
 
     # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
-    retain_id = (_fingerprint([*ctx.retain_prompts, *(ctx.retain_answers or ())]), hp.key_tokens, _holds_answers(hp, ctx))
-
-    def retain_moment(indices: Sequence[int], prompt_only: bool = False) -> Tensor:
-        sequences, windows = retain_key_windows(tokenizer, ctx, hp, indices)
-        if prompt_only and windows is not None:  # the last prompt token alone
-            windows = [(first, first + 1) for first, _ in windows]
-        held = [ctx.retain_prompts[i] for i in indices]
-        return _key_moment(model, tokenizer, held, layer, hp.key_tokens, hp.batch_size, windows, sequences)[0]
-
-    def buffer_moment(prompt_only: bool) -> Tensor:
-        """The moment of the retain buffer, less any forget prompt in it: a key cannot be both
-        held and forgotten."""
-        name = "retain_prompt_moment" if prompt_only else "retain_moment"
-        moment = cache.get((name, mid, layer, *retain_id),
-                           lambda: retain_moment(range(len(ctx.retain_prompts)), prompt_only))
-        return moment - retain_moment(overlap, prompt_only) if overlap else moment
-
-    retain = None
-    if ctx.retain_prompts:
-        overlap = _retain_overlap(ctx.retain_prompts, reqs)
-        retain = buffer_moment(prompt_only=False)
-        if hp.retain_prompt_boost != 1.0 and _holds_answers(hp, ctx):
-            retain = retain + (hp.retain_prompt_boost - 1.0) * buffer_moment(prompt_only=True)
-    cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
+    cov_texts = _covariance_texts(ctx)
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
-    cov_key = ("covariance", mid, layer, _fingerprint(cov_texts or ()))
+    cov_key = _covariance_key(mid, layer, cov_texts or ())
 
     def covariance() -> Tensor:
-        return cache.get(cov_key, lambda: _covariance(model, tokenizer, cov_texts, layer, hp.batch_size))
+        return cache.get(cov_key, lambda: _covariances(model, tokenizer, cov_texts, [layer], hp.batch_size)[layer])
 
     if hp.solver == "lowrank" and cov_texts:
         rank = min(hp.rank, W.shape[1])
@@ -914,7 +1012,7 @@ def _edit_layer(
         shift = torch.cat(shifts, dim=1)
     else:
         refusal = cache.get(
-            ("refusal_values", mid, layer, _fingerprint(ctx.refusal_prompts), hp.key_tokens),
+            _refusal_values_key(mid, layer, ctx, hp),
             lambda: capture(model, tokenizer, ctx.refusal_prompts, [layer], "mlp_out", hp.key_tokens, hp.batch_size)[layer],
         )
         subspace = hp.subspace_dim if hp.target == "refusal_subspace" else 0
