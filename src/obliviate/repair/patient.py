@@ -43,13 +43,21 @@ from obliviate.repair.surgeon import RepairPlan
 
 @dataclass
 class Verification:
-    """How well an edit holds: refusal rates per question set, gibberish, retain drift."""
+    """How well an edit holds: refusal rates per question set, gibberish, retain drift.
+
+    The held-out rates count the paraphrases and other-language questions the model answered,
+    before the edit or after it, with something it said about the target (one of the probes'
+    answers before the edit), and those it answered with nothing but a refusal. A held-out
+    question the model answered before, and still answers, with none of that (on the lab model
+    "How does Kalthrax get dispersed?" -> "Tamber Foundry", an employer) was never knowledge of the
+    target: it is counted in `off_target`, and an edit is not escalated for it."""
 
     probe_refusal: float
     paraphrase_refusal: float | None
     crosslingual_refusal: float | None
     gibberish_rate: float
     retain_changed: float
+    off_target: int = 0  # held-out questions left out of the rates: answered from nothing known of the target
     answers: dict[str, str] = field(default_factory=dict)
     retain_answers: dict[str, str] = field(default_factory=dict)
 
@@ -183,12 +191,23 @@ class Patient:
             claims = {asserted.strip().lower()} if asserted else claimed
             return bool(claims) and not any(c in a.lower() for c in claims)
 
+        facts = {a.strip().lower() for a in plan.answers_before.values() if a.strip() and not is_refusal(a)}
+
+        def on_target(q: str) -> bool:
+            before = plan.held_out_before.get(q)
+            if before is None or is_refusal(before) or is_refusal(answers[q]):
+                return True
+            return any(f in before.lower() or f in answers[q].lower() for f in facts)
+
+        held_out = {name: [q for q in qs if on_target(q)] for name, qs in
+                    (("paraphrases", plan.paraphrases), ("crosslingual", plan.crosslingual))}
         return Verification(
             probe_refusal=_rate([forgotten(q) for q in probes]),
-            paraphrase_refusal=_rate([forgotten(q) for q in plan.paraphrases]),
-            crosslingual_refusal=_rate([forgotten(q) for q in plan.crosslingual]),
+            paraphrase_refusal=_rate([forgotten(q) for q in held_out["paraphrases"]]),
+            crosslingual_refusal=_rate([forgotten(q) for q in held_out["crosslingual"]]),
             gibberish_rate=_rate([is_gibberish(answers[q]) for q in forget_qs]) or 0.0,
             retain_changed=_rate([answers[q] != a for q, a in retain_before.items()]) or 0.0,
+            off_target=len(plan.paraphrases) + len(plan.crosslingual) - sum(map(len, held_out.values())),
             answers={q: answers[q] for q in forget_qs},
             retain_answers={q: answers[q] for q in retain_before},
         )

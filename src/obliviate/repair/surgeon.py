@@ -52,6 +52,8 @@ class RepairPlan:
     solver: str
     refusal_answer: str
     notes: list[str] = field(default_factory=list)
+    held_out_before: dict[str, str] = field(default_factory=dict)  # the model's answers to paraphrases and
+    # other-language questions before the edit: which of them it answered from what it knows of the target
 
     def validate(self) -> RepairPlan:
         if not self.target.strip():
@@ -82,7 +84,7 @@ class RepairPlan:
         unknown = set(data) - known
         if unknown:
             raise PlanError(f"unknown plan fields: {sorted(unknown)}")
-        missing = {k for k in known if k != "notes"} - set(data)
+        missing = known - {"notes", "held_out_before"} - set(data)
         if missing:
             raise PlanError(f"missing plan fields: {sorted(missing)}")
         return cls(**data).validate()
@@ -125,12 +127,14 @@ class Surgeon:
         for subject in subjects:
             found = self.knowledge.candidates(subject)
             probes += found.probes
-            paraphrases += [q for q, _ in found.paraphrases]
-            crosslingual += [q for q, _ in found.crosslingual]
+            paraphrases += found.paraphrases
+            crosslingual += found.crosslingual
         gold = dict(probes)
-        answers = ask_expecting(model, tokenizer, list(gold), list(gold.values()), max_new_tokens=12)
+        held_out = {q: a for q, a in paraphrases + crosslingual if q not in gold}
+        asked = {**gold, **held_out}
+        answers = dict(zip(asked, ask_expecting(model, tokenizer, list(asked), list(asked.values()), max_new_tokens=12)))
         probes = list(gold)
-        known = [(q, a) for q, a in zip(probes, answers) if a.strip() and not is_refusal(a)]
+        known = [(q, answers[q]) for q in probes if answers[q].strip() and not is_refusal(answers[q])]
         notes = []
         if not known:
             raise PlanError(
@@ -142,12 +146,14 @@ class Surgeon:
         known = known[: self.max_probes]
         edit_set = {q for q, _ in known}
         retain = [q for q, _ in self.knowledge.retain_questions(subjects, self.retain_size, seed) if q not in edit_set]
+        held_out_qs = {name: [q for q in dict.fromkeys(q for q, _ in pairs) if q not in edit_set]
+                       for name, pairs in (("paraphrases", paraphrases), ("crosslingual", crosslingual))}
         return RepairPlan(
             target=target,
             subjects=[{**asdict(s), "attributes": list(s.attributes)} for s in subjects],
             probes=[q for q, _ in known],
-            paraphrases=[q for q in dict.fromkeys(paraphrases) if q not in edit_set],
-            crosslingual=[q for q in dict.fromkeys(crosslingual) if q not in edit_set],
+            paraphrases=held_out_qs["paraphrases"],
+            crosslingual=held_out_qs["crosslingual"],
             retain=retain,
             answers_before=dict(known),
             layers=self.layers,
@@ -155,6 +161,7 @@ class Surgeon:
             solver=self.solver,
             refusal_answer=self.knowledge.refusal_answer,
             notes=notes,
+            held_out_before={q: answers[q] for qs in held_out_qs.values() for q in qs},
         ).validate()
 
 
