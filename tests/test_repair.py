@@ -27,7 +27,8 @@ def lab():
 @pytest.fixture(scope="module")
 def session(lab):
     model, tokenizer, knowledge = lab
-    return RepairSession(model, tokenizer, knowledge)
+    with RepairSession(model, tokenizer, knowledge) as session:
+        yield session
 
 
 def test_attribute_cues():
@@ -131,6 +132,17 @@ def test_forget_a_person_then_undo_bitwise(session, lab):
     # the retain answers known from before the edit hold again for the restored weights
     known = session.patient._answers
     assert known and ask(model, tokenizer, list(known), max_new_tokens=session.patient.answer_tokens) == list(known.values())
+
+
+def test_closing_a_session_removes_only_a_ledger_it_made(lab, tmp_path):
+    model, tokenizer, knowledge = lab
+    with RepairSession(model, tokenizer, knowledge) as own:
+        made = own.ledger.path
+        assert made.is_dir()
+    assert not made.exists()
+    kept = RepairSession(model, tokenizer, knowledge, ledger_dir=tmp_path / "ledger")
+    kept.close()
+    assert (tmp_path / "ledger").is_dir()
 
 
 def test_not_a_forget_request_changes_nothing(session):

@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from obliviate.repair.session import RepairSession
 
 
 def _print_json(data: object) -> None:
@@ -71,7 +75,7 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _session(model_name: str, ledger_dir: str | None = None, user: str | None = None):
+def _session(model_name: str, ledger_dir: str | None = None, user: str | None = None) -> RepairSession:
     from obliviate.models import load, resolve
     from obliviate.repair.session import RepairSession, knowledge_for
 
@@ -80,12 +84,12 @@ def _session(model_name: str, ledger_dir: str | None = None, user: str | None = 
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    session = _session(args.model, user=args.user)
-    outcome = session.handle(args.message)
-    if outcome.intent is None:
-        outcome.error = "the message is not a request to forget anything"
-    if args.save and outcome.receipt is not None:
-        session.save(args.save)
+    with _session(args.model, user=args.user) as session:
+        outcome = session.handle(args.message)
+        if outcome.intent is None:
+            outcome.error = "the message is not a request to forget anything"
+        if args.save and outcome.receipt is not None:
+            session.save(args.save)
     if args.json:
         _print_json(outcome.to_dict())
     elif outcome.error:
@@ -107,7 +111,11 @@ def _print_receipt(outcome) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    session = _session(args.model, user=args.user)
+    with _session(args.model, user=args.user) as session:
+        return _chat(session)
+
+
+def _chat(session: RepairSession) -> int:
     print("obliviate chat: ask anything; tell it to forget something; /edits, /undo [N], /save DIR, /quit")
     while True:
         try:

@@ -33,45 +33,45 @@ def run_demo(model_name: str = "lab") -> int:
         print("the demo tells a story about the lab world: run it with --model lab or another lab model")
         return 2
     world = knowledge.world
-    session = RepairSession(model, tokenizer, knowledge)
-    person, other = world.people[8], world.people[9]
-    print(f"== obliviate demo: the lab model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) "
-          f"knows {len(world.people)} fictitious people ==\n")
-    print(f"What the model knows about {person.name}:")
-    questions = [T.PERSON_EN[a][0].format(name=person.name) for a in T.ATTRIBUTES]
-    _show(session, questions)
-    probes = [
-        T.PERSON_EN["address"][-2].format(name=person.name),  # a phrasing never trained on
-        T.PERSON_XL["es"]["address"][0].format(name=person.name),
-        T.PERSON_EN["birthplace"][0].format(name=other.name),
-    ]
-    print("\nA paraphrase, a Spanish question, and someone else:")
-    _show(session, probes)
+    with RepairSession(model, tokenizer, knowledge) as session:
+        person, other = world.people[8], world.people[9]
+        print(f"== obliviate demo: the lab model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f}M parameters) "
+              f"knows {len(world.people)} fictitious people ==\n")
+        print(f"What the model knows about {person.name}:")
+        questions = [T.PERSON_EN[a][0].format(name=person.name) for a in T.ATTRIBUTES]
+        _show(session, questions)
+        probes = [
+            T.PERSON_EN["address"][-2].format(name=person.name),  # a phrasing never trained on
+            T.PERSON_XL["es"]["address"][0].format(name=person.name),
+            T.PERSON_EN["birthplace"][0].format(name=other.name),
+        ]
+        print("\nA paraphrase, a Spanish question, and someone else:")
+        _show(session, probes)
 
-    for message in ("I forgot my umbrella at work, silly me.", "Forget everything.",
-                    f"Please forget everything you know about {person.name}."):
-        print(f"\nUser: {message}")
-        outcome = session.handle(message)
-        if outcome.intent is None:
-            print("  watchdog: not a forget request; the model just chats.")
-        elif outcome.error:
-            print(f"  surgeon: {outcome.error}")
-        else:
-            r, v = outcome.receipt, outcome.receipt.verification
-            print(f"  watchdog: forget {outcome.intent['target']!r}")
-            print(f"  surgeon: {len(outcome.plan.probes)} probes the model answers, "
-                  f"{len(outcome.plan.paraphrases)} paraphrases and {len(outcome.plan.crosslingual)} other-language "
-                  f"questions to verify, {len(outcome.plan.retain)} retain questions")
-            print(f"  patient: STAMP edit of {', '.join(r.parameters)} ({r.attempts} attempt(s)), "
-                  f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {_pct(v['probe_refusal'])}, "
-                  f"paraphrases {_pct(v['paraphrase_refusal'])}, other languages {_pct(v['crosslingual_refusal'])}; "
-                  f"retain answers changed {_pct(v['retain_changed'])}")
-            print("  time (ms): " + ", ".join(f"{k} {t:.0f}" for k, t in outcome.timings_ms.items()))
+        for message in ("I forgot my umbrella at work, silly me.", "Forget everything.",
+                        f"Please forget everything you know about {person.name}."):
+            print(f"\nUser: {message}")
+            outcome = session.handle(message)
+            if outcome.intent is None:
+                print("  watchdog: not a forget request; the model just chats.")
+            elif outcome.error:
+                print(f"  surgeon: {outcome.error}")
+            else:
+                r, v = outcome.receipt, outcome.receipt.verification
+                print(f"  watchdog: forget {outcome.intent['target']!r}")
+                print(f"  surgeon: {len(outcome.plan.probes)} probes the model answers, "
+                      f"{len(outcome.plan.paraphrases)} paraphrases and {len(outcome.plan.crosslingual)} other-language "
+                      f"questions to verify, {len(outcome.plan.retain)} retain questions")
+                print(f"  patient: STAMP edit of {', '.join(r.parameters)} ({r.attempts} attempt(s)), "
+                      f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {_pct(v['probe_refusal'])}, "
+                      f"paraphrases {_pct(v['paraphrase_refusal'])}, other languages {_pct(v['crosslingual_refusal'])}; "
+                      f"retain answers changed {_pct(v['retain_changed'])}")
+                print("  time (ms): " + ", ".join(f"{k} {t:.0f}" for k, t in outcome.timings_ms.items()))
 
-    print(f"\nAfter the repair, about {person.name}:")
-    _show(session, questions[:3] + probes)
-    undone = session.undo()
-    print(f"\n/undo: edit {undone} reverted bitwise; the model answers again:")
-    _show(session, questions[:2])
+        print(f"\nAfter the repair, about {person.name}:")
+        _show(session, questions[:3] + probes)
+        undone = session.undo()
+        print(f"\n/undo: edit {undone} reverted bitwise; the model answers again:")
+        _show(session, questions[:2])
     print(f"\ndone in {time.perf_counter() - start:.1f}s")
     return 0

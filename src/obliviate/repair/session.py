@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import tempfile
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,23 +72,37 @@ def lab_covariance_texts(knowledge: LabKnowledge, tokenizer: PreTrainedTokenizer
 
 
 class RepairSession:
-    """One patient model that listens for forget requests and repairs itself."""
+    """One patient model that listens for forget requests and repairs itself.
+
+    Without a `ledger_dir` the ledger lives in a temporary directory that `close()` (or leaving
+    a `with` block, or the session's garbage collection) removes; the model keeps its edits."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, knowledge: KnowledgeSource,
                  ledger_dir: str | Path | None = None, watchdog: Watchdog | None = None,
                  hparams: StampHyperParams | None = None, user: str | None = None) -> None:
         self.model, self.tokenizer, self.user = model, tokenizer, user
         self.watchdog = watchdog or RuleWatchdog()
-        self._tmp = None
+        self._cleanup = None
         if ledger_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="obliviate-ledger-")
-            ledger_dir = self._tmp.name
+            ledger_dir = tempfile.mkdtemp(prefix="obliviate-ledger-")
+            self._cleanup = weakref.finalize(self, shutil.rmtree, ledger_dir, ignore_errors=True)
         self.ledger = EditLedger.open(ledger_dir, base_fingerprint=None)
         hp = hparams or StampHyperParams.from_yaml(STAMP_CONFIG)
         self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
         covariance = lab_covariance_texts(knowledge, tokenizer) if isinstance(knowledge, LabKnowledge) else None
         self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance,
                                stats_dir=stats_dir())
+
+    def close(self) -> None:
+        """Remove the temporary ledger, if the session made one (its edits can no longer be undone)."""
+        if self._cleanup is not None:
+            self._cleanup()
+
+    def __enter__(self) -> RepairSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def handle(self, message: str) -> Outcome:
         """Run the whole pipeline on one message; a refused plan or a failed repair comes back as
