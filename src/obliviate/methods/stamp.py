@@ -695,18 +695,6 @@ def retain_key_windows(
     return [ids for ids, _ in pairs], [window for _, window in pairs]
 
 
-def _covariance_texts(ctx: StampContext) -> Sequence[str] | None:
-    return ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
-
-
-def _covariance_key(model_key: Any, layer: int, texts: Sequence[str]) -> tuple:
-    return ("covariance", model_key, layer, _fingerprint(texts))
-
-
-def _refusal_values_key(model_key: Any, layer: int, ctx: StampContext, hp: StampHyperParams) -> tuple:
-    return ("refusal_values", model_key, layer, _fingerprint(ctx.refusal_prompts), hp.key_tokens)
-
-
 def _holds_answers(hp: StampHyperParams, ctx: StampContext) -> bool:
     return hp.key_position == "answer" and ctx.retain_answers is not None
 
@@ -888,17 +876,27 @@ def stamp_edit(
             raise ValueError(f"layers {hp.layers} name the same layer twice")
     result = StampEdit(weights_copy={}, layers=layers, edits=[], layer_scores=scores, timings=timings)
     clock = time.perf_counter()
-    retain = _reference_statistics(model, tokenizer, reqs, layers, hp, ctx)
+    stats = _reference_statistics(model, tokenizer, reqs, layers, hp, ctx)
     _tick(timings, "stats", clock)
     try:
         for step, layer in enumerate(layers):
             share = 1.0 / (len(layers) - step)
             result.edits.append(_edit_layer(
-                model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, retain.get(layer), result))
+                model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, stats[layer], result))
     except BaseException:
         restore_weights(model, result.weights_copy)  # never leave a half-applied multi-layer edit
         raise
     return result
+
+
+@dataclass
+class _LayerStats:
+    """What the edit of one layer reads about the model before the edit (None: not needed)."""
+
+    retain: Tensor | None  # the retain moment held (`retain_moments`)
+    covariance: Tensor | None  # E[k k^T] over the covariance texts (ridge, lowrank)
+    covariance_key: tuple | None  # names it in the cache, for what is derived from it
+    refusal: Tensor | None  # the refusal prompts' outputs (refusal targets)
 
 
 def _reference_statistics(
@@ -908,22 +906,26 @@ def _reference_statistics(
     layers: Sequence[int],
     hp: StampHyperParams,
     ctx: StampContext,
-) -> dict[int, Tensor]:
-    """Cache every statistic the edit of `layers` reads (retain covariance, refusal values) and
-    return the retain moments it holds (`retain_moments`): all of the model before the edit
-    (MEMIT's convention), each read for every layer in one pass. Read lazily, a layer's
-    statistics would come from a model whose lower layers this edit (or the first edit that
-    needed them) had already changed."""
+) -> dict[int, _LayerStats]:
+    """Every statistic the edit of `layers` reads, all of the model before the edit (MEMIT's
+    convention), each read for every layer in one pass and cached. Read lazily, layer by layer, a
+    layer's statistics would come from a model whose lower layers this edit (or the first edit
+    that needed them) had already changed."""
     cache, mid = ctx.cache, ctx.cache.model_key(model)
-    cov_texts = _covariance_texts(ctx)
+    cov_texts = ctx.covariance_texts if ctx.covariance_texts is not None else ctx.retain_prompts
+    cov_keys = {layer: ("covariance", mid, layer, _fingerprint(cov_texts or ())) for layer in layers}
+    covariances = {}
     if cov_texts and hp.solver in ("ridge", "lowrank"):
-        cache.get_layers({layer: _covariance_key(mid, layer, cov_texts) for layer in layers},
-                         lambda todo: _covariances(model, tokenizer, cov_texts, todo, hp.batch_size))
+        covariances = cache.get_layers(cov_keys, lambda todo: _covariances(model, tokenizer, cov_texts, todo,
+                                                                           hp.batch_size))
+    refusal = {}
     if hp.target != "vstar":
-        cache.get_layers({layer: _refusal_values_key(mid, layer, ctx, hp) for layer in layers},
-                         lambda todo: capture(model, tokenizer, ctx.refusal_prompts, todo, "mlp_out", hp.key_tokens,
-                                              hp.batch_size))
-    return retain_moments(model, tokenizer, reqs, layers, hp, ctx) if ctx.retain_prompts else {}
+        refusal = cache.get_layers(
+            {layer: ("refusal_values", mid, layer, _fingerprint(ctx.refusal_prompts), hp.key_tokens) for layer in layers},
+            lambda todo: capture(model, tokenizer, ctx.refusal_prompts, todo, "mlp_out", hp.key_tokens, hp.batch_size))
+    retain = retain_moments(model, tokenizer, reqs, layers, hp, ctx) if ctx.retain_prompts else {}
+    return {layer: _LayerStats(retain.get(layer), covariances.get(layer), cov_keys[layer] if covariances else None,
+                               refusal.get(layer)) for layer in layers}
 
 
 def _tick(timings: dict[str, float], phase: str, since: float) -> float:
@@ -941,11 +943,10 @@ def _edit_layer(
     share: float,
     hp: StampHyperParams,
     ctx: StampContext,
-    retain: Tensor | None,
+    stats: _LayerStats,
     result: StampEdit,
 ) -> LayerEdit:
-    timings, cache = result.timings, ctx.cache
-    mid = cache.model_key(model)
+    timings, cache, retain = result.timings, ctx.cache, stats.retain
     clock = time.perf_counter()
     path = down_proj_path(model, layer)
     module = get_module(model, path)
@@ -965,27 +966,21 @@ def _edit_layer(
     clock = _tick(timings, "keys", clock)
 
     # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
-    cov_texts = _covariance_texts(ctx)
     regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
-    cov_key = _covariance_key(mid, layer, cov_texts or ())
-
-    def covariance() -> Tensor:
-        return cache.get(cov_key, lambda: _covariances(model, tokenizer, cov_texts, [layer], hp.batch_size)[layer])
-
-    if hp.solver == "lowrank" and cov_texts:
+    C = stats.covariance
+    if hp.solver == "lowrank" and C is not None:
         rank = min(hp.rank, W.shape[1])
         regulariser = cache.get(
-            cov_key + ("lowrank", rank, hp.cov_floor),
-            lambda: LowRankCovariance.from_second_moment(covariance(), rank, floor=hp.cov_floor),
+            stats.covariance_key + ("lowrank", rank, hp.cov_floor),
+            lambda: LowRankCovariance.from_second_moment(C, rank, floor=hp.cov_floor),
         )
     elif hp.solver == "ridge":
 
         def floored() -> Tensor:  # C + floor I
-            C = covariance()
             return C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
 
-        if cov_texts:
-            regulariser = cache.get(cov_key + ("floored", hp.cov_floor), floored)
+        if C is not None:
+            regulariser = cache.get(stats.covariance_key + ("floored", hp.cov_floor), floored)
         else:
             regulariser = torch.eye(W.shape[1], dtype=_F64, device=W.device)
         # lam C + K K^T + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys)
@@ -1011,12 +1006,8 @@ def _edit_layer(
             shifts += [delta[:, : end - first] for first, end in req_windows]  # slot 0: the last prompt token
         shift = torch.cat(shifts, dim=1)
     else:
-        refusal = cache.get(
-            _refusal_values_key(mid, layer, ctx, hp),
-            lambda: capture(model, tokenizer, ctx.refusal_prompts, [layer], "mlp_out", hp.key_tokens, hp.batch_size)[layer],
-        )
         subspace = hp.subspace_dim if hp.target == "refusal_subspace" else 0
-        shift = refusal_targets(V_out, refusal, subspace) - V_out
+        shift = refusal_targets(V_out, stats.refusal, subspace) - V_out
     V_f = W @ K_f + share * shift.to(W.device)
     clock = _tick(timings, "targets", clock)
 
