@@ -346,6 +346,36 @@ def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab
     assert all(torch.equal(p, before[n]) for n, p in patient.model.named_parameters())
 
 
+def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, session, monkeypatch):
+    """A hazard's first attempt takes the looser hold that a person's reaches only on escalation;
+    when its forgetting falls short, the next attempt fits v* on more probes, not a hold looser
+    still."""
+    from dataclasses import replace
+
+    import obliviate.repair.patient as patient_module
+
+    knowledge, hp = lab[2], session.patient.hparams
+    holds, real_edit, real_verify = [], patient_module.stamp_edit, patient_module.Patient.verify
+
+    def recording_edit(model, tokenizer, requests, edit_hp, ctx):
+        holds.append((edit_hp.lam, edit_hp.retain_weight, edit_hp.vstar_prompts))
+        return real_edit(model, tokenizer, requests, edit_hp, ctx)
+
+    def failing_verify(self, *args):
+        return replace(real_verify(self, *args), probe_refusal=0.0, retain_changed=0.0)
+
+    monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
+    monkeypatch.setattr(patient_module.Patient, "verify", failing_verify)
+    session.handle(knowledge.forget_message("hazard", knowledge.world.hazards[2].compound))
+    session.undo()
+    loose = (hp.lam / 10, hp.retain_weight / 4)
+    assert holds == [(*loose, hp.vstar_prompts), (*loose, 0)]
+    holds.clear()
+    session.handle(knowledge.forget_message("person", knowledge.world.people[7].name))
+    session.undo()
+    assert [h[:2] for h in holds] == [(hp.lam, hp.retain_weight), loose, loose]
+
+
 def test_layer_schedule_widens_down_to_min_layer_first(lab):
     from obliviate.methods.stamp import StampHyperParams
 

@@ -102,6 +102,13 @@ class _EditMemory:
     answers_before: dict[str, str]
 
 
+def _looser(hp: StampHyperParams, loosen: bool = True) -> StampHyperParams:
+    """The looser hold of the ridge solver: `lam` / 10 and `retain_weight` / 4 (or `hp` as it is)."""
+    if not loosen:
+        return hp
+    return StampHyperParams.from_dict({**hp.to_dict(), "lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4})
+
+
 def _rate(flags: Sequence[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
@@ -125,6 +132,9 @@ class Patient:
     retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~3% of the lab questions)
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
+    # kinds of target whose first attempt already takes the looser hold (`_looser`): on the lab model
+    # 6 of 8 hazard commands needed it (their first attempts refused 67-89% of the probes), 3 of 8 people
+    loose_kinds: tuple[str, ...] = ("hazard",)
     _context: StampContext | None = field(default=None, repr=False)
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
@@ -238,9 +248,7 @@ class Patient:
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
         loosen = hp.solver == "ridge" and check.retain_changed == 0 and hp.lam >= self.hparams.lam
         if wider or loosen:
-            return StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers,
-                                               **({"lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4}
-                                                  if loosen else {})})
+            return _looser(StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers}), loosen)
         if hp.target == "vstar" and 0 < hp.vstar_prompts < probes:
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "vstar_prompts": 0})
         return None
@@ -262,6 +270,7 @@ class Patient:
         request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
         hp = StampHyperParams.from_dict({**self.hparams.to_dict(), "solver": plan.solver, "rank": plan.rank,
                                          **({"layers": plan.layers} if plan.layers else {})})
+        hp = _looser(hp, hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects))
         best: tuple[StampEdit, Verification] | None = None
         schedule: list[list[int]] = []
         attempt = 0
