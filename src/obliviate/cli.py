@@ -107,6 +107,9 @@ def _print_receipt(outcome) -> None:
     print(f"  refusal: probes {v['probe_refusal']}, paraphrases {v['paraphrase_refusal']}, "
           f"other languages {v['crosslingual_refusal']}; gibberish {v['gibberish_rate']}; "
           f"retain answers changed {v['retain_changed']}")
+    if v.get("off_target"):
+        print(f"  {v['off_target']} held-out question(s) not counted: answered before and after the edit with "
+              "nothing the model had said about the target")
     print("  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in outcome.timings_ms.items()))
 
 
