@@ -237,8 +237,8 @@ class Patient:
                   schedule: list[list[int]], probes: int) -> StampHyperParams | None:
         """The next attempt: when the forget side held but retain answers moved, the same layers
         with the retain side weighted 4x (ridge). When the forgetting fell short: first the next,
-        wider layer set (if any) and, when no retain answer moved at all, a looser hold (ridge
-        `lam` / 10, `retain_weight` / 4, once: the edit was too timid); then more probes (v*
+        wider layer set (if any) and, when no retain answer moved at all, a looser hold (`_looser`,
+        once: the edit was too timid; a `loose_kinds` target starts with it); then more probes (v*
         shifts fitted on all `probes` forget prompts, not `vstar_prompts` of them). On the lab
         model the looser hold verified 4 of 11 commands that needed more than one attempt, while
         fitting v* on every probe first left 7 of the 11 where they were."""
