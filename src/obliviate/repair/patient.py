@@ -133,7 +133,7 @@ class Patient:
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     # kinds of target whose first attempt already takes the looser hold (`_looser`): on the lab model
-    # 6 of 8 hazard commands needed it (their first attempts refused 67-89% of the probes), 3 of 8 people
+    # 6 of 8 hazard commands escalated to it (first attempts refused as few as 67% of the probes), 3 of 8 people
     loose_kinds: tuple[str, ...] = ("hazard",)
     _context: StampContext | None = field(default=None, repr=False)
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
