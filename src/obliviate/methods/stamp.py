@@ -515,30 +515,17 @@ def capture(
     return {layer: torch.cat(chunks, dim=1) for layer, chunks in parts.items()}
 
 
-def _key_moments(
-    model: nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[str],
-    layers: Sequence[int],
-    key_tokens: int | None,
-    batch_size: int,
-) -> tuple[dict[int, Tensor], int]:
-    """Per layer, `sum k k^T` of the down-proj inputs at the positions `_iter_activations` reads,
-    and the number of keys: a (d_in, d_in) summary of any number of keys, every layer from one
-    forward pass, streamed batch by batch."""
+def _covariances(model, tokenizer, texts: Sequence[str], layers: Sequence[int], batch_size: int) -> dict[int, Tensor]:
+    """Per layer, the second moment `E[k k^T]` of the down-proj inputs over every token of
+    `texts`: a (d_in, d_in) summary of any number of keys, every layer from one forward pass,
+    streamed batch by batch."""
     totals: dict[int, Tensor] = {}
     count = 0
-    for batch in _iter_activations(model, tokenizer, prompts, [(l, "key") for l in layers], key_tokens, batch_size):
+    for batch in _iter_activations(model, tokenizer, texts, [(l, "key") for l in layers], None, batch_size):
         for layer in layers:
             K = batch[(layer, "key")]
             totals[layer] = K @ K.T if layer not in totals else totals[layer] + K @ K.T
         count += batch[(layers[0], "key")].shape[1]
-    return totals, count
-
-
-def _covariances(model, tokenizer, texts: Sequence[str], layers: Sequence[int], batch_size: int) -> dict[int, Tensor]:
-    """Per layer, the second moment `E[k k^T]` of the down-proj inputs over every token of `texts`."""
-    totals, count = _key_moments(model, tokenizer, texts, layers, None, batch_size)
     return {layer: total / count for layer, total in totals.items()}
 
 

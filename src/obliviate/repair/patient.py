@@ -102,10 +102,8 @@ class _EditMemory:
     answers_before: dict[str, str]
 
 
-def _looser(hp: StampHyperParams, loosen: bool = True) -> StampHyperParams:
-    """The looser hold of the ridge solver: `lam` / 10 and `retain_weight` / 4 (or `hp` as it is)."""
-    if not loosen:
-        return hp
+def _looser(hp: StampHyperParams) -> StampHyperParams:
+    """The looser hold of the ridge solver: `lam` / 10 and `retain_weight` / 4."""
     return StampHyperParams.from_dict({**hp.to_dict(), "lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4})
 
 
@@ -187,21 +185,20 @@ class Patient:
         answers = dict(zip(questions, ask_expecting(self.model, self.tokenizer, questions, expected,
                                                     max_new_tokens=self.answer_tokens)))
 
-        # A false claim is forgotten once it is no longer asserted. Held-out questions were not
-        # asked before the edit: the claim is what the probes asserted.
-        claimed = {a.strip().lower() for a in plan.answers_before.values() if a.strip()} if misinfo else set()
+        # What the model said about the target before the edit: its answers to the probes.
+        facts = {a.strip().lower() for a in plan.answers_before.values() if a.strip() and not is_refusal(a)}
 
         def forgotten(q: str) -> bool:
+            """Refused; for a false claim, also no longer asserted: a probe's own claim, for a
+            held-out question any the probes asserted (its own earlier answer need not state one)."""
             a = answers[q]
             if is_refusal(a):
                 return True
             if not misinfo:
                 return False
             asserted = plan.answers_before.get(q)
-            claims = {asserted.strip().lower()} if asserted else claimed
+            claims = {asserted.strip().lower()} if asserted else facts
             return bool(claims) and not any(c in a.lower() for c in claims)
-
-        facts = {a.strip().lower() for a in plan.answers_before.values() if a.strip() and not is_refusal(a)}
 
         def on_target(q: str) -> bool:
             before = plan.held_out_before.get(q)
@@ -248,7 +245,8 @@ class Patient:
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
         loosen = hp.solver == "ridge" and check.retain_changed == 0 and hp.lam >= self.hparams.lam
         if wider or loosen:
-            return _looser(StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers}), loosen)
+            next_hp = StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers})
+            return _looser(next_hp) if loosen else next_hp
         if hp.target == "vstar" and 0 < hp.vstar_prompts < probes:
             return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "vstar_prompts": 0})
         return None
@@ -270,7 +268,8 @@ class Patient:
         request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
         hp = StampHyperParams.from_dict({**self.hparams.to_dict(), "solver": plan.solver, "rank": plan.rank,
                                          **({"layers": plan.layers} if plan.layers else {})})
-        hp = _looser(hp, hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects))
+        if hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects):
+            hp = _looser(hp)
         best: tuple[StampEdit, Verification] | None = None
         schedule: list[list[int]] = []
         attempt = 0

@@ -130,8 +130,8 @@ class Surgeon:
             paraphrases += found.paraphrases
             crosslingual += found.crosslingual
         gold = dict(probes)
-        held_out = {q: a for q, a in paraphrases + crosslingual if q not in gold}
-        asked = {**gold, **held_out}
+        # the held-out questions too, for the plan's `held_out_before`
+        asked = {**gold, **{q: a for q, a in paraphrases + crosslingual if q not in gold}}
         answers = dict(zip(asked, ask_expecting(model, tokenizer, list(asked), list(asked.values()), max_new_tokens=12)))
         probes = list(gold)
         known = [(q, answers[q]) for q in probes if answers[q].strip() and not is_refusal(answers[q])]
