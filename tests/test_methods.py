@@ -126,6 +126,29 @@ def test_training_lowers_the_objective_and_moves_only_the_intended_weights(metho
         assert not changed_parameters(before, trainer.reference)
 
 
+def test_embedding_lr_scale_scales_the_embedding_steps_only(model, tokenizer):
+    """One Adam step (~lr * sign(grad) per entry) with the embeddings at a quarter of the rate:
+    both embedding matrices move a quarter as far, every other weight exactly as far."""
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
+
+    def step(scale: float) -> dict[str, torch.Tensor]:
+        trained = unlearn(copy.deepcopy(model), tokenizer, FORGET, RETAIN, "graddiff",
+                          method_config("graddiff", max_steps=1, learning_rate=1e-3, embedding_lr_scale=scale))
+        return {name: p.detach() - start[name] for name, p in trained.named_parameters()}
+
+    full, quarter = step(1.0), step(0.25)
+    embeddings = {"model.embed_tokens.weight", "lm_head.weight"}
+    for name in embeddings:
+        assert full[name].abs().max() > 0
+        torch.testing.assert_close(quarter[name], full[name] / 4, rtol=1e-3, atol=1e-9)
+    for name in set(full) - embeddings:
+        torch.testing.assert_close(quarter[name], full[name], rtol=0, atol=0)
+    frozen = unlearn(copy.deepcopy(model), tokenizer, FORGET, RETAIN, "graddiff",
+                     method_config("graddiff", max_steps=2, embedding_lr_scale=0.0))
+    moved = changed_parameters(start, frozen)
+    assert moved and not moved & embeddings
+
+
 def test_unlearn_returns_the_trained_model_and_writes_config_and_log(model, tokenizer, tmp_path):
     trained = unlearn(model, tokenizer, FORGET, RETAIN, "npo", method_config("npo", beta=0.5), out_dir=tmp_path)
     assert trained is model and not trained.training
@@ -329,6 +352,7 @@ def test_config_yaml_with_cli_overrides(tmp_path):
         (["bf16=1"], "bf16 must be of type bool"),
         (["max_steps=2.5"], "max_steps must be of type int"),
         (["beta"], "not of the form key=value"),
+        (["embedding_lr_scale=-0.5"], "embedding_lr_scale must be >= 0"),
     ],
 )
 def test_bad_config_values_are_rejected(overrides, message):
