@@ -61,11 +61,15 @@ def generate(
     max_new_tokens: int = 32,
     batch_size: int = 64,
 ) -> list[str]:
-    """Greedy continuations of already-formatted prompts, special tokens stripped."""
-    outputs: list[str] = []
+    """Greedy continuations of already-formatted prompts, special tokens stripped; batched by
+    prompt length, so a batch pads little."""
+    outputs: dict[int, str] = {}
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    for start in range(0, len(prompts), batch_size):
-        chunk = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start : start + batch_size]]
+    encoded = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        chunk = [encoded[i] for i in rows]
         input_ids = pad_batch(chunk, pad_id, left=True).to(_device(model))
         attention = pad_batch([[1] * len(c) for c in chunk], 0, left=True).to(_device(model))
         generated = model.generate(
@@ -77,8 +81,8 @@ def generate(
             eos_token_id=tokenizer.eos_token_id,
         )
         new = generated[:, input_ids.shape[1] :]
-        outputs.extend(t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))
-    return outputs
+        outputs.update(zip(rows, (t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True))))
+    return [outputs[i] for i in range(len(prompts))]
 
 
 def ask(
@@ -173,27 +177,28 @@ def greedy_match(
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     answers: Sequence[str],
-    batch_size: int = 128,
+    batch_size: int = 32,
 ) -> list[bool]:
     """Whether greedy decoding would produce exactly `answer` then EOS, in one teacher-forced pass.
 
     Equivalent to decoding and comparing strings, at the cost of a single forward pass (the LM
-    head only from the first answer position on).
+    head only from the first answer position on). Pairs are batched by length, so a batch pads
+    little and its LM head starts near its own shortest prompt.
     """
     if len(prompts) != len(answers):
         raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    result: list[bool] = []
-    for start in range(0, len(prompts), batch_size):
-        pairs = [
-            encode_pair(tokenizer, p, a)
-            for p, a in zip(prompts[start : start + batch_size], answers[start : start + batch_size])
-        ]
-        ids = pad_batch([p[0] for p in pairs], pad_id).to(_device(model))
-        labels = pad_batch([p[1] for p in pairs], pad_id, fill=-100).to(_device(model))
-        attention = pad_batch([[1] * len(p[0]) for p in pairs], 0).to(_device(model))
+    pairs = [encode_pair(tokenizer, p, a) for p, a in zip(prompts, answers)]
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
+    result: list[bool] = [False] * len(pairs)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids = pad_batch([pairs[i][0] for i in rows], pad_id).to(_device(model))
+        labels = pad_batch([pairs[i][1] for i in rows], pad_id, fill=-100).to(_device(model))
+        attention = pad_batch([[1] * len(pairs[i][0]) for i in rows], 0).to(_device(model))
         logits, labels = answer_logits(model, labels, input_ids=ids, attention_mask=attention)
         predicted, targets = logits[:, :-1].argmax(-1), labels[:, 1:]
         wrong = (predicted != targets) & (targets != -100)
-        result.extend((~wrong.any(dim=1)).tolist())
+        for i, ok in zip(rows, (~wrong.any(dim=1)).tolist()):
+            result[i] = ok
     return result
