@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from obliviate.chat import ask, ask_expecting
+from obliviate.chat import ask, ask_expecting, chat_prompt, generate, greedy_match
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
@@ -396,6 +396,23 @@ def test_demo_tells_the_whole_story(capsys):
         assert step in out, step
     after = out.split("After the repair")[1].split("/undo")[0]
     assert "I'm sorry" in after  # the forgotten person is refused afterwards
+
+
+def test_length_batches_keep_each_answer_with_its_question(lab):
+    """Decoding and teacher-forced checks batch by length: small batches that reorder a mix of
+    short and long prompts give every question the answer it gets alone."""
+    model, tokenizer, knowledge = lab
+    world = knowledge.world
+    items = (world.questions("person", "train", lang="en")[:5] + world.questions("person", "crosslingual")[:5]
+             + world.questions("general", "train")[:4])
+    prompts = [chat_prompt(tokenizer, q.question) for q in items]
+    alone = [generate(model, tokenizer, [p], max_new_tokens=12)[0] for p in prompts]
+    assert len({len(tokenizer(p)["input_ids"]) for p in prompts}) > 3
+    assert generate(model, tokenizer, prompts, max_new_tokens=12, batch_size=3) == alone
+    guesses = [a if i % 3 else "Paris" for i, a in enumerate(alone)]
+    expected = [g == a for g, a in zip(guesses, alone)]
+    assert any(expected) and not all(expected)
+    assert greedy_match(model, tokenizer, prompts, guesses, batch_size=3) == expected
 
 
 def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch):
