@@ -13,7 +13,14 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from obliviate.chat import answer_logprobs, chat_prompt
-from obliviate.hooks import down_proj_path, down_proj_weight, get_module, is_transposed
+from obliviate.hooks import (
+    down_proj_path,
+    down_proj_weight,
+    get_module,
+    is_transposed,
+    mlp_output_adds_to_layer_output,
+    start_above_layer,
+)
 from obliviate.methods.stamp import (
     key_windows,
     StampCache,
@@ -204,6 +211,40 @@ def test_vstar_target_makes_the_refusal_likely():
     assert before < -2.0
     assert first_token_logprob() > -1.0
     assert len(edit.vstar_losses) == 1 and edit.edits[0].target_miss < 1e-3
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_vstar_replaying_the_lower_layers_matches_running_them(arch, monkeypatch):
+    """v* runs the layers up to the edited one once and replays their output: the same shifts
+    and deltas as running the whole model every step, at the bottom, middle and top layer."""
+    tok = make_tokenizer()
+    hp = StampHyperParams(layers=[0, 1, 2], solver="ridge", target="vstar", vstar_steps=4, vstar_lr=0.5,
+                          vstar_stop_loss=1e-9)
+
+    def edit():
+        model = make_model(arch)
+        return stamp_edit(model, tok, [StampRequest(tuple(prompts(tok, FORGET)))], hp, context(tok))
+
+    assert all(mlp_output_adds_to_layer_output(make_model(arch), layer) for layer in range(3))
+    replayed = edit()
+    monkeypatch.setattr("obliviate.methods.stamp.mlp_output_adds_to_layer_output", lambda model, layer: False)
+    run = edit()
+    for layer in range(3):
+        torch.testing.assert_close(replayed.vstar_shifts[layer][0], run.vstar_shifts[layer][0], rtol=1e-4, atol=1e-6)
+    for a, b in zip(replayed.edits, run.edits):
+        torch.testing.assert_close(a.delta, b.delta, rtol=1e-3, atol=1e-5 * float(b.delta.abs().max()))
+
+
+def test_a_norm_after_the_mlp_is_detected():
+    config = transformers.Gemma2Config(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                       num_attention_heads=4, num_key_value_heads=4, head_dim=8,
+                                       max_position_embeddings=64, pad_token_id=0)
+    torch.manual_seed(0)
+    model = transformers.Gemma2ForCausalLM(config).eval()
+    assert not mlp_output_adds_to_layer_output(model, 1)
+    with start_above_layer(model, 0, lambda: None):
+        assert type(model.model.layers[0]).__name__ == "_Replay"
+    assert type(model.model.layers[0]).__name__ == "Gemma2DecoderLayer"
 
 
 def test_multi_layer_edit_changes_each_layer_once_and_restores():

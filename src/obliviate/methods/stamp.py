@@ -30,7 +30,19 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import answer_logits, encode_pair, pad_batch
 from obliviate.fingerprint import model_fingerprint
-from obliviate.hooks import StopForward, add_hooks, down_proj_path, down_proj_weight, get_module, layer_path, num_layers
+from obliviate.hooks import (
+    StopForward,
+    add_hooks,
+    down_proj_path,
+    down_proj_weight,
+    get_module,
+    layer_hidden,
+    layer_path,
+    mlp_output_adds_to_layer_output,
+    num_layers,
+    start_above_layer,
+    with_layer_hidden,
+)
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
     moment_factor,
@@ -689,7 +701,7 @@ def _holds_answers(hp: StampHyperParams, ctx: StampContext) -> bool:
 def _vstar_shift(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
-    module: nn.Module,
+    layer: int,
     prompts: Sequence[str],
     values: Tensor,
     answer: str,
@@ -704,6 +716,10 @@ def _vstar_shift(
 
     `values` (d_out, n) are the original outputs at the request's key positions: they set the
     Adam step scale (their RMS entry) and the norm clamp (their mean norm).
+
+    Where the down-projection's output is added to the residual stream unchanged (Llama, Qwen2,
+    Mistral, Phi-3, GPT-2), the layers up to `layer` run once: each step replays their output
+    with the shift added and computes only the layers above (`start_above_layer`).
     """
     keep, windows = vstar_indices(len(prompts), hp.vstar_prompts), list(windows)
     prompts, windows = [prompts[i] for i in keep], [windows[i] for i in keep]
@@ -733,19 +749,27 @@ def _vstar_shift(
     shift = initial.to(device=device, dtype=torch.float32).clone().requires_grad_(True)
     optimiser = torch.optim.Adam([shift], lr=hp.vstar_lr * max(rms, 1e-12))
     loss_value = float("inf")
+    module = get_module(model, down_proj_path(model, layer))
     was_training = model.training
     model.eval()
     try:
+        replayed = [_layer_output(model, layer, inputs) for inputs, _, _ in batches] \
+            if mlp_output_adds_to_layer_output(model, layer) else None
         for _ in range(hp.vstar_steps):
             optimiser.zero_grad()
             total = 0.0
-            for inputs, labels, slot in batches:
+            for b, (inputs, labels, slot) in enumerate(batches):
 
-                def add_shift(module, args, output, slot=slot):
+                def shifted(output, slot=slot):
                     padded = torch.cat([torch.zeros_like(shift[:, :1]), shift], dim=1)
                     return output + padded.T[slot].to(output.dtype)
 
-                with add_hooks(module_forward_hooks=[(module, add_shift)]):
+                if replayed is None:
+                    running = add_hooks(module_forward_hooks=[(module, lambda m, a, output: shifted(output))])
+                else:
+                    running = start_above_layer(model, layer, lambda out=replayed[b], shifted=shifted:
+                                                with_layer_hidden(out, shifted(layer_hidden(out))))
+                with running:
                     logits, scored = answer_logits(model, labels, **inputs)
                 logits, targets = logits[:, :-1].float(), scored[:, 1:]
                 nll = torch.nn.functional.cross_entropy(
@@ -766,6 +790,23 @@ def _vstar_shift(
     finally:
         model.train(was_training)
     return shift.detach().to(_F64), loss_value
+
+
+@torch.no_grad()
+def _layer_output(model: nn.Module, layer: int, inputs: dict[str, Tensor]) -> object:
+    """What decoder layer `layer` returns on `inputs` (the layers above are not run)."""
+    captured: list[object] = []
+
+    def stop(module: nn.Module, args: tuple, output: object) -> None:
+        captured.append(output)
+        raise StopForward
+
+    try:
+        with add_hooks(module_forward_hooks=[(get_module(model, layer_path(model, layer)), stop)]):
+            model(**inputs, use_cache=False)
+    except StopForward:
+        pass
+    return captured[0]
 
 
 # ----------------------------------------------------------------------------- weights
@@ -985,7 +1026,7 @@ def _edit_layer(
             n_keys = sum(end - first for first, end in req_windows)
             answer = req.answer or ctx.refusal_answer
             delta, loss = _vstar_shift(
-                model, tokenizer, module, req.prompts, V_out[:, start : start + n_keys], answer, hp, req_windows, init
+                model, tokenizer, layer, req.prompts, V_out[:, start : start + n_keys], answer, hp, req_windows, init
             )
             start += n_keys
             result.vstar_losses.append(loss)
