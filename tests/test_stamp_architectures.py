@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -215,8 +216,9 @@ def test_vstar_target_makes_the_refusal_likely():
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_vstar_replaying_the_lower_layers_matches_running_them(arch, monkeypatch):
-    """v* runs the layers up to the edited one once and replays their output: the same shifts
-    and deltas as running the whole model every step, at the bottom, middle and top layer."""
+    """v* runs the layers up to the edited one once and replays their output, and the keys pass
+    of a layer replays what the layers below the one edited before it returned: the same keys,
+    shifts and deltas as running the whole model every time, at the bottom, middle and top layer."""
     tok = make_tokenizer()
     hp = StampHyperParams(layers=[0, 1, 2], solver="ridge", target="vstar", vstar_steps=4, vstar_lr=0.5,
                           vstar_stop_loss=1e-9)
@@ -228,7 +230,10 @@ def test_vstar_replaying_the_lower_layers_matches_running_them(arch, monkeypatch
     assert all(mlp_output_adds_to_layer_output(make_model(arch), layer) for layer in range(3))
     replayed = edit()
     monkeypatch.setattr("obliviate.methods.stamp.mlp_output_adds_to_layer_output", lambda model, layer: False)
+    monkeypatch.setattr("obliviate.methods.stamp.start_above_layer", lambda model, layer, produce: contextlib.nullcontext())
     run = edit()
+    for a, b in zip(replayed.edits, run.edits):
+        torch.testing.assert_close(a.keys, b.keys, rtol=1e-5, atol=1e-6)
     for layer in range(3):
         torch.testing.assert_close(replayed.vstar_shifts[layer][0], run.vstar_shifts[layer][0], rtol=1e-4, atol=1e-6)
     for a, b in zip(replayed.edits, run.edits):

@@ -15,6 +15,7 @@ targets, deltas, diagnostics and per-phase timings.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
@@ -458,11 +459,15 @@ def _iter_activations(
     batch_size: int,
     windows: Sequence[tuple[int, int]] | None = None,
     sequences: Sequence[Sequence[int]] | None = None,
+    replay: tuple[int, Sequence[object]] | None = None,
+    record: tuple[int, list[object]] | None = None,
 ) -> Iterator[dict[tuple[int, str], Tensor]]:
     """Per batch, the float64 activations (dim, n_batch) at each (layer, site): at the last
     `key_tokens` prompt tokens, or inside each sequence's [first, end) window when `windows`
     is given, or at every real token if `key_tokens` is None. `sequences` (token ids) replace
-    the tokenised prompts when given."""
+    the tokenised prompts when given. `replay=(layer, outputs)` skips the layers up to `layer`,
+    which return `outputs[batch]` instead; `record=(layer, outputs)` appends what `layer`
+    returns on each batch to `outputs` (the same prompts, sites and batches make them replayable)."""
     sites = list(dict.fromkeys(sites))
     if sequences is None:
         sequences = _tokenize(tokenizer, prompts, key_tokens or 1)
@@ -495,8 +500,12 @@ def _iter_activations(
         for site_key in sites:
             module, from_input = _site_module(model, *site_key)
             (pre if from_input else post).append((module, grab(site_key, from_input)))
+        if record is not None:
+            post.insert(0, (get_module(model, layer_path(model, record[0])), lambda m, a, output: record[1].append(output)))
+        skipped = contextlib.nullcontext() if replay is None else \
+            start_above_layer(model, replay[0], lambda out=replay[1][start // batch_size]: out)
         try:
-            with torch.no_grad(), add_hooks(pre, post):
+            with torch.no_grad(), add_hooks(pre, post), skipped:
                 model(**inputs, use_cache=False)
         except StopForward:
             pass
@@ -906,11 +915,17 @@ def stamp_edit(
     clock = time.perf_counter()
     stats = _reference_statistics(model, tokenizer, reqs, layers, hp, ctx)
     _tick(timings, "stats", clock)
+    # The keys pass of a layer records what the layer below it returns; the edit changes only
+    # the layer itself, so the next layer's keys pass replays that output instead of recomputing
+    # every layer beneath it.
+    replay: tuple[int, list[object]] | None = None
     try:
         for step, layer in enumerate(layers):
             share = 1.0 / (len(layers) - step)
+            record = (layer - 1, []) if layer >= 1 else None
             result.edits.append(_edit_layer(
-                model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, stats[layer], result))
+                model, tokenizer, reqs, forget_prompts, layer, share, hp, ctx, stats[layer], result, replay, record))
+            replay = record
     except BaseException:
         restore_weights(model, result.weights_copy)  # never leave a half-applied multi-layer edit
         raise
@@ -973,7 +988,10 @@ def _edit_layer(
     ctx: StampContext,
     stats: _LayerStats,
     result: StampEdit,
+    replay: tuple[int, list[object]] | None = None,
+    record: tuple[int, list[object]] | None = None,
 ) -> LayerEdit:
+    """Edit one layer; its keys pass may replay and record a lower layer's outputs (`stamp_edit`)."""
     timings, cache, retain = result.timings, ctx.cache, stats.retain
     clock = time.perf_counter()
     path = down_proj_path(model, layer)
@@ -986,7 +1004,7 @@ def _edit_layer(
     keys, outputs = [], []
     for batch in _iter_activations(
         model, tokenizer, forget_prompts, [(layer, "key"), (layer, "mlp_out")], hp.key_tokens, hp.batch_size,
-        windows, sequences,
+        windows, sequences, replay, record,
     ):
         keys.append(batch[(layer, "key")])
         outputs.append(batch[(layer, "mlp_out")])
