@@ -77,22 +77,29 @@ class BlindLabKnowledge(LabKnowledge):
         return Candidates(found.probes, [], [qa for qa in found.crosslingual if qa[0] in edited])
 
 
+def forget_sets(world, kind: str, subject: str) -> dict[str, list]:
+    """The target's trained (English), paraphrased and other-language questions."""
+    trained = world.questions(kind, "train", subject=subject)
+    crosslingual = world.questions(kind, "crosslingual", subject=subject)
+    return {"train": [q for q in trained if q.lang == "en"], "paraphrase": world.questions(kind, "paraphrase", subject=subject),
+            # subjects trained in every language: their non-English questions
+            "crosslingual": crosslingual or [q for q in trained if q.lang != "en"]}
+
+
 def one_command(session, world, kind: str, subject: str, retain) -> dict:
     model, tok = session.model, session.tokenizer
     before = retain_accuracy(model, tok, retain)
+    sets = forget_sets(world, kind, subject)
+    # the questions whose answer the model gave before (for a claim: asserted): what it knew
+    known = {split: [q for q, a in zip(items, ask(model, tok, [q.question for q in items], max_new_tokens=24))
+                     if q.answer.lower() in a.lower()] for split, items in sets.items()}
     outcome = session.handle(message_for(kind, subject, world))
     row = {"kind": kind, "subject": subject, "error": outcome.error}
     if outcome.receipt is None:
         return row
-    category = {"person": "person", "hazard": "hazard", "misinfo": "misinfo"}[kind]
-    trained = world.questions(category, "train", subject=subject)
-    for split in ("train", "paraphrase", "crosslingual"):
-        items = world.questions(category, split, subject=subject)
-        if split == "train":
-            items = [q for q in items if q.lang == "en"]
-        if split == "crosslingual" and not items:  # subjects trained in every language: their non-English questions
-            items = [q for q in trained if q.lang != "en"]
+    for split, items in sets.items():
         row[f"forgot_{split}"], row[f"gibberish_{split}"], row[f"leak_{split}"] = forgotten_rate(model, tok, items, kind)
+        row[f"forgot_{split}_known"] = forgotten_rate(model, tok, known[split], kind)[0]
     row["retain_before"], row["retain_after"] = before, retain_accuracy(model, tok, retain)
     row["timings_ms"] = outcome.timings_ms
     row["stamp_solve_ms"] = outcome.receipt.timings_ms.get("stamp_solve")
@@ -146,12 +153,14 @@ def main() -> None:
         part = [r for r in rows if r["kind"] == kind and "retain_after" in r]
         if not part:
             continue
-        mean = lambda key: statistics.mean(r[key] for r in part if r[key] == r[key])  # noqa: E731
+        mean = lambda key: statistics.mean([r[key] for r in part if r[key] == r[key]] or [float("nan")])  # noqa: E731
         print(f"{kind:8s} forgotten: trained {mean('forgot_train'):.3f} paraphrase {mean('forgot_paraphrase'):.3f} "
               f"crosslingual {mean('forgot_crosslingual'):.3f} | leak {mean('leak_train'):.3f} / "
               f"{mean('leak_paraphrase'):.3f} / {mean('leak_crosslingual'):.3f} | retain {mean('retain_before'):.3f} -> "
               f"{mean('retain_after'):.3f} | gibberish {max(r['gibberish_train'] for r in part):.3f} | "
               f"solve {mean('stamp_solve_ms'):.1f} ms, total {statistics.mean(r['timings_ms']['total'] for r in part):.0f} ms")
+        print(f"{'':8s} of the questions it answered right before: trained {mean('forgot_train_known'):.3f} "
+              f"paraphrase {mean('forgot_paraphrase_known'):.3f} crosslingual {mean('forgot_crosslingual_known'):.3f}")
     phases = {}
     for r in rows:
         for k, v in r.get("timings_ms", {}).items():
