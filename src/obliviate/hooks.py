@@ -140,6 +140,23 @@ def start_above_layer(model: nn.Module, layer: int, produce: Callable[[], object
             container[i] = original
 
 
+@torch.no_grad()
+def layer_output(model: nn.Module, layer: int, **inputs: object) -> object:
+    """What decoder layer `layer` returns on `inputs` (a tensor or a tuple); the layers above it
+    are not run."""
+    captured: list[object] = []
+
+    def stop(module: nn.Module, args: tuple, output: object) -> None:
+        captured.append(output)
+        raise StopForward
+
+    with contextlib.suppress(StopForward), add_hooks(module_forward_hooks=[(model.get_submodule(layer_path(model, layer)), stop)]):
+        model(**inputs, use_cache=False)
+    if not captured:
+        raise RuntimeError(f"the forward pass never reached layer {layer}")
+    return captured[0]
+
+
 _ADDS_TO_RESIDUAL: weakref.WeakKeyDictionary[nn.Module, dict[int, bool]] = weakref.WeakKeyDictionary()
 
 
@@ -152,15 +169,9 @@ def mlp_output_adds_to_layer_output(model: nn.Module, layer: int) -> bool:
     known = _ADDS_TO_RESIDUAL.setdefault(model, {})
     if layer not in known:
         down = model.get_submodule(down_proj_path(model, layer))
-        block = model.get_submodule(layer_path(model, layer))
         device = next(model.parameters()).device
         ids = torch.arange(1, 5, device=device).unsqueeze(0) % model.get_input_embeddings().num_embeddings
-        outputs: list[torch.Tensor] = []
         change: list[torch.Tensor] = []
-
-        def stop(module: nn.Module, args: tuple, output: object) -> None:
-            outputs.append(layer_hidden(output).float())
-            raise StopForward
 
         def shift(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
             if not change:
@@ -172,11 +183,11 @@ def mlp_output_adds_to_layer_output(model: nn.Module, layer: int) -> bool:
         was_training = model.training
         model.eval()
         try:
-            for hooks in ([], [(down, shift)]):
-                with contextlib.suppress(StopForward), add_hooks(module_forward_hooks=[*hooks, (block, stop)]):
-                    model(input_ids=ids, use_cache=False)
+            plain = layer_hidden(layer_output(model, layer, input_ids=ids)).float()
+            with add_hooks(module_forward_hooks=[(down, shift)]):
+                shifted = layer_hidden(layer_output(model, layer, input_ids=ids)).float()
         finally:
             model.train(was_training)
-        moved, expected = outputs[1] - outputs[0], change[0].float()
-        known[layer] = bool(torch.allclose(moved, expected, rtol=1e-2, atol=1e-3 * float(expected.abs().max())))
+        expected = change[0].float()
+        known[layer] = bool(torch.allclose(shifted - plain, expected, rtol=1e-2, atol=1e-3 * float(expected.abs().max())))
     return known[layer]

@@ -38,6 +38,7 @@ from obliviate.hooks import (
     down_proj_weight,
     get_module,
     layer_hidden,
+    layer_output,
     layer_path,
     mlp_output_adds_to_layer_output,
     num_layers,
@@ -762,7 +763,7 @@ def _vstar_shift(
     was_training = model.training
     model.eval()
     try:
-        replayed = [_layer_output(model, layer, inputs) for inputs, _, _ in batches] \
+        replayed = [layer_output(model, layer, **inputs) for inputs, _, _ in batches] \
             if mlp_output_adds_to_layer_output(model, layer) else None
         for _ in range(hp.vstar_steps):
             optimiser.zero_grad()
@@ -799,23 +800,6 @@ def _vstar_shift(
     finally:
         model.train(was_training)
     return shift.detach().to(_F64), loss_value
-
-
-@torch.no_grad()
-def _layer_output(model: nn.Module, layer: int, inputs: dict[str, Tensor]) -> object:
-    """What decoder layer `layer` returns on `inputs` (the layers above are not run)."""
-    captured: list[object] = []
-
-    def stop(module: nn.Module, args: tuple, output: object) -> None:
-        captured.append(output)
-        raise StopForward
-
-    try:
-        with add_hooks(module_forward_hooks=[(get_module(model, layer_path(model, layer)), stop)]):
-            model(**inputs, use_cache=False)
-    except StopForward:
-        pass
-    return captured[0]
 
 
 # ----------------------------------------------------------------------------- weights
