@@ -191,13 +191,15 @@ def main() -> None:
         print(f"retain accuracy before: {base:.3f}")
         start = time.perf_counter()
         for i, person in enumerate(targets, 1):
-            session.handle(message_for("person", person.name, world))
+            outcome = session.handle(message_for("person", person.name, world))
             if i % 10 == 0 or i == len(targets):
                 acc = retain_accuracy(model, tok, retain)
                 forgot, _, _ = forgotten_rate(model, tok, [q for p in targets[:i] for q in
                                                         world.questions("person", "train", subject=p.name, lang="en")][:500], "person")
                 print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points), "
-                      f"earlier targets still refused {forgot:.3f}, {time.perf_counter() - start:.0f}s", flush=True)
+                      f"earlier targets still refused {forgot:.3f}, the patient's drift check "
+                      f"{outcome.receipt.retain_changed_since_start if outcome.receipt else None}, "
+                      f"{time.perf_counter() - start:.0f}s", flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)

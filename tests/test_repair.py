@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from obliviate.chat import ask, ask_expecting, chat_prompt, generate, greedy_match
+from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, generate, greedy_match
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
@@ -134,6 +134,40 @@ def test_forget_a_person_then_undo_bitwise(session, lab):
     assert known and ask(model, tokenizer, list(known), max_new_tokens=session.patient.answer_tokens) == list(known.values())
 
 
+def test_receipts_report_retain_drift_since_the_first_edit(lab):
+    """The drift questions are asked before the first edit, are none of the retain buffer's, and
+    the receipt's figure is the share answered otherwise now, leaving out every target's questions."""
+    model, tokenizer, knowledge = lab
+    world = knowledge.world
+    first, second = world.people[12], world.people[13]
+    with RepairSession(model, tokenizer, knowledge) as session:
+        patient = session.patient
+        r1 = session.handle(f"Please forget everything you know about {first.name}.").receipt
+        baseline = dict(patient._baseline)
+        assert len(baseline) == patient.drift_checks
+        assert not {chat_prompt(tokenizer, q) for q in baseline} & set(patient._context.retain_prompts)
+        r2 = session.handle(f"Please forget everything you know about {second.name}.").receipt
+        assert patient._baseline == baseline  # asked once, before the first edit
+        names = (first.name.lower(), second.name.lower())
+        kept = [q for q in baseline if not any(n in q.lower() for n in names)]
+        now = ask(model, tokenizer, kept, max_new_tokens=patient.answer_tokens)
+        expected = round(sum(a != baseline[q] for q, a in zip(kept, now)) / len(kept), 4)
+        assert r1.retain_changed_since_start is not None and r2.retain_changed_since_start == expected
+        # damage no single edit's check would see shows at once
+        weight = model.get_submodule("model.layers.0.mlp.down_proj").weight
+        saved = weight.detach().clone()
+        with torch.no_grad():
+            weight.mul_(-1.0)
+        try:
+            assert patient.drift_since_start() > 0.5
+        finally:
+            with torch.no_grad():
+                weight.copy_(saved)
+        session.undo()
+        session.undo()
+        assert patient.drift_since_start() == 0.0  # every edit undone: the first state, bitwise
+
+
 def test_closing_a_session_removes_only_a_ledger_it_made(lab, tmp_path):
     model, tokenizer, knowledge = lab
     with RepairSession(model, tokenizer, knowledge) as own:
@@ -211,6 +245,7 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     assert is_refusal(replies[1][len("model> "):])
     assert replies[2] == f"model> {person.facts['birthplace']}"
     assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
+    assert "since the session's first edit" in out
     assert (tmp_path / "saved" / "model.safetensors").exists()
     assert "cannot save" in out and (tmp_path / "a-file").read_text() == "not a directory"  # the REPL went on
 
@@ -426,6 +461,8 @@ def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch
     too_long = [" ".join([a] * 6) for a in right[:8]] + [None]  # longer than max_new_tokens: decoded instead
     for guesses in (right, wrong, too_long, [None] * 9):
         assert ask_expecting(model, tokenizer, questions, guesses, max_new_tokens=12) == truth
+        before = [g if g is not None else truth[-1] for g in guesses]  # answers_changed compares with every one
+        assert answers_changed(model, tokenizer, questions, before, max_new_tokens=12) == [b != t for b, t in zip(before, truth)]
     decoded = []
     monkeypatch.setattr("obliviate.chat.generate", lambda m, t, prompts, *a, **kw: decoded.extend(prompts) or ["?"] * len(prompts))
     assert ask_expecting(model, tokenizer, questions[:8], right[:8], max_new_tokens=12) == truth[:8]

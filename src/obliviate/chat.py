@@ -110,15 +110,8 @@ def ask_expecting(
     tokenizer's round trip. Saves the decoding loop's per-step overhead, not the model's FLOPs."""
     if len(questions) != len(expected):
         raise ValueError(f"{len(questions)} questions but {len(expected)} expected answers")
-    ends = tokenizer.eos_token_id is not None  # greedy_match checks the answer and its EOS
     answers: list[str | None] = [None] * len(questions)
-    checkable = []
-    for i, guess in enumerate(expected):
-        if guess is None:
-            continue
-        ids = tokenizer(guess, add_special_tokens=False)["input_ids"]
-        if ends and len(ids) + 1 <= max_new_tokens and tokenizer.decode(ids, skip_special_tokens=True).strip() == guess:
-            checkable.append(i)
+    checkable = [i for i, guess in enumerate(expected) if guess is not None and _checkable(tokenizer, guess, max_new_tokens)]
     if checkable:
         prompts = [chat_prompt(tokenizer, questions[i]) for i in checkable]
         for i, hit in zip(checkable, greedy_match(model, tokenizer, prompts, [expected[i] for i in checkable])):
@@ -129,6 +122,39 @@ def ask_expecting(
         for i, answer in zip(rest, ask(model, tokenizer, [questions[i] for i in rest], max_new_tokens=max_new_tokens)):
             answers[i] = answer
     return answers  # type: ignore[return-value]
+
+
+def _checkable(tokenizer: PreTrainedTokenizerBase, answer: str, max_new_tokens: int) -> bool:
+    """Whether `greedy_match` can stand for decoding `max_new_tokens` tokens to compare with
+    `answer`: it fits with its EOS and survives the tokenizer's round trip."""
+    if tokenizer.eos_token_id is None:  # greedy_match checks the answer and its EOS
+        return False
+    ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    return len(ids) + 1 <= max_new_tokens and tokenizer.decode(ids, skip_special_tokens=True).strip() == answer
+
+
+def answers_changed(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    questions: Sequence[str],
+    before: Sequence[str],
+    max_new_tokens: int = 32,
+) -> list[bool]:
+    """Whether `ask` would now answer each question otherwise than `before`: one teacher-forced
+    pass (`greedy_match`) for the answers it can check, decoding for the rest only."""
+    if len(questions) != len(before):
+        raise ValueError(f"{len(questions)} questions but {len(before)} answers")
+    checkable = [i for i, answer in enumerate(before) if _checkable(tokenizer, answer, max_new_tokens)]
+    changed: dict[int, bool] = {}
+    if checkable:
+        hits = greedy_match(model, tokenizer, [chat_prompt(tokenizer, questions[i]) for i in checkable],
+                            [before[i] for i in checkable])
+        changed.update((i, not hit) for i, hit in zip(checkable, hits))
+    rest = [i for i in range(len(questions)) if i not in changed]
+    if rest:
+        now = ask(model, tokenizer, [questions[i] for i in rest], max_new_tokens=max_new_tokens)
+        changed.update((i, answer != before[i]) for i, answer in zip(rest, now))
+    return [changed[i] for i in range(len(questions))]
 
 
 @torch.no_grad()

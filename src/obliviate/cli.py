@@ -107,6 +107,9 @@ def _print_receipt(outcome) -> None:
     print(f"  refusal: probes {v['probe_refusal']}, paraphrases {v['paraphrase_refusal']}, "
           f"other languages {v['crosslingual_refusal']}; gibberish {v['gibberish_rate']}; "
           f"retain answers changed {v['retain_changed']}")
+    if r.retain_changed_since_start is not None:
+        print(f"  since the session's first edit, {r.retain_changed_since_start:.1%} of the drift questions "
+              "are answered otherwise (every edit in force together)")
     if v.get("off_target"):
         print(f"  {v['off_target']} held-out question(s) not counted: answered before and after the edit with "
               "nothing the model had said about the target")

@@ -22,7 +22,7 @@ from pathlib import Path
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from obliviate.chat import ask, ask_expecting, chat_prompt
+from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
@@ -88,6 +88,9 @@ class Receipt:
     timings_ms: dict[str, float]
     edit_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    # share of the drift questions (`Patient.drift_checks`) answered otherwise than before the
+    # session's first edit: the damage of every edit in force, which each edit's own check misses
+    retain_changed_since_start: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,11 +98,13 @@ class Receipt:
 
 @dataclass
 class _EditMemory:
-    """What the patient keeps of an edit in force: its keys per layer (later solves hold them) and
-    the retain answers of the weights before it (true again once it is undone)."""
+    """What the patient keeps of an edit in force: its keys per layer (later solves hold them),
+    the retain answers of the weights before it (true again once it is undone), and what it is
+    about (its forget questions and subject names: no drift when those answers change)."""
 
     keys: dict[int, Tensor]
     answers_before: dict[str, str]
+    about: frozenset[str] = frozenset()
 
 
 def _looser(hp: StampHyperParams) -> StampHyperParams:
@@ -128,6 +133,7 @@ class Patient:
     probe_checks: int = 32  # forget probes re-asked (evenly spaced); all paraphrases and other languages are
     retain_checks: int = 64  # retain questions re-asked to measure drift
     retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~3% of the lab questions)
+    drift_checks: int = 32  # questions outside the buffer asked before the first edit and after each (0: off; ~1 ms each)
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     # kinds of target whose first attempt already takes the looser hold (`_looser`): on the lab model
@@ -137,6 +143,7 @@ class Patient:
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
+    _baseline: dict[str, str] = field(default_factory=dict, repr=False)  # drift questions' answers before any edit
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -156,8 +163,8 @@ class Patient:
         one d x d matrix per edited layer, whatever the number of edits)."""
         return dict(self._moments)
 
-    def _remember(self, edit_id: int, keys: dict[int, Tensor], answers_before: dict[str, str]) -> None:
-        self._edits[edit_id] = _EditMemory(keys, answers_before)
+    def _remember(self, edit_id: int, keys: dict[int, Tensor], answers_before: dict[str, str], about: frozenset[str]) -> None:
+        self._edits[edit_id] = _EditMemory(keys, answers_before, about)
         for layer, K in keys.items():
             gram = K @ K.T
             self._moments[layer] = self._moments[layer] + gram if layer in self._moments else gram
@@ -175,6 +182,23 @@ class Patient:
                     self._moments[layer] = self._moments[layer] - K @ K.T
                 else:  # no edit in force touches this layer any more: drop the sum, rounding and all
                     del self._moments[layer]
+
+    def _take_baseline(self, ctx: StampContext) -> None:
+        """Ask the drift questions once, before the session's first edit: retain-style questions
+        that are not in the retain buffer (the edits hold those by construction)."""
+        held = set(ctx.retain_prompts)
+        pool = self.knowledge.retain_questions([], self.drift_checks + len(held), seed=2)
+        questions = [q for q, _ in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
+        self._baseline = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
+
+    def drift_since_start(self, about: frozenset[str] = frozenset()) -> float | None:
+        """Share of the drift questions now answered otherwise than before the first edit, leaving
+        out those about a target of an edit in force (or `about`): by question or subject name."""
+        targets = about.union(*(e.about for e in self._edits.values()))
+        names = [t.lower() for t in targets]
+        questions = [q for q in self._baseline if q not in targets and not any(n in q.lower() for n in names)]
+        return _rate(answers_changed(self.model, self.tokenizer, questions, [self._baseline[q] for q in questions],
+                                     max_new_tokens=self.answer_tokens))
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
@@ -258,6 +282,8 @@ class Patient:
         clock = time.perf_counter()
         ctx = replace(self.context(plan.refusal_answer),  # this command's own: its prior edits and v* starts
                       prior_moments=self.prior_moments() if self.remember_edits and plan.solver == "ridge" else {})
+        if self.drift_checks and not self._baseline:
+            self._take_baseline(ctx)
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
         if missing:
@@ -300,17 +326,21 @@ class Patient:
         for layer_edit in edit.edits:  # re-apply the kept attempt: same deltas, same order, same weights
             add_delta(get_module(self.model, layer_edit.param_name.removesuffix(".weight")), layer_edit.delta)
         answers_before, self._answers = self._answers, dict(check.retain_answers)  # the next edit's "before"
+        about = frozenset(plan.probes + plan.paraphrases + plan.crosslingual + [s["name"] for s in plan.subjects])
+        clock = time.perf_counter()
+        drift = self.drift_since_start(about) if self._baseline else None
+        timings["drift"] = (time.perf_counter() - clock) * 1000
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
             layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
             verification={k: v for k, v in asdict(check).items() if k not in ("answers", "retain_answers")},
             delta_ratio=max(e.delta_ratio for e in edit.edits), timings_ms={k: round(v, 2) for k, v in timings.items()},
-            notes=list(plan.notes),
+            notes=list(plan.notes), retain_changed_since_start=drift,
         )
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
             receipt.edit_id = record.edit_id
         key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._edits)
-        self._remember(key, {e.layer: e.keys for e in edit.edits}, answers_before)
+        self._remember(key, {e.layer: e.keys for e in edit.edits}, answers_before, about)
         return receipt
 
