@@ -133,7 +133,7 @@ class Patient:
     probe_checks: int = 32  # forget probes re-asked (evenly spaced); all paraphrases and other languages are
     retain_checks: int = 64  # retain questions re-asked to measure drift
     retain_prompts: int = 1024  # retain-buffer questions whose outputs every edit holds (~3% of the lab questions)
-    drift_checks: int = 32  # questions outside the buffer asked before the first edit and after each (0: off; ~1 ms each)
+    drift_checks: int = 16  # questions outside the buffer asked before the first edit and after each (0: off; ~1.5 ms each)
     stats_dir: str | Path | None = None  # keep STAMP's reference statistics on disk here (None: memory only)
     remember_edits: bool = True  # hold earlier edits' keys in later solves (StampContext.prior_moments)
     # kinds of target whose first attempt already takes the looser hold (`_looser`): on the lab model
