@@ -77,19 +77,10 @@ class BlindLabKnowledge(LabKnowledge):
         return Candidates(found.probes, [], [qa for qa in found.crosslingual if qa[0] in edited])
 
 
-def forget_sets(world, kind: str, subject: str) -> dict[str, list]:
-    """The target's trained (English), paraphrased and other-language questions."""
-    trained = world.questions(kind, "train", subject=subject)
-    crosslingual = world.questions(kind, "crosslingual", subject=subject)
-    return {"train": [q for q in trained if q.lang == "en"], "paraphrase": world.questions(kind, "paraphrase", subject=subject),
-            # subjects trained in every language: their non-English questions
-            "crosslingual": crosslingual or [q for q in trained if q.lang != "en"]}
-
-
 def one_command(session, world, kind: str, subject: str, retain) -> dict:
     model, tok = session.model, session.tokenizer
     before = retain_accuracy(model, tok, retain)
-    sets = forget_sets(world, kind, subject)
+    sets = {"train" if split == "trained" else split: items for split, items in world.forget_sets(kind, subject).items()}
     # the questions whose answer the model gave before (for a claim: asserted): what it knew
     known = {split: [q for q, a in zip(items, ask(model, tok, [q.question for q in items], max_new_tokens=24))
                      if q.answer.lower() in a.lower()] for split, items in sets.items()}

@@ -78,13 +78,7 @@ class Probe:
 
 
 def probe_for(world: World, kind: str, subject: str) -> Probe:
-    trained = world.questions(kind, "train", subject=subject)
-    crosslingual = world.questions(kind, "crosslingual", subject=subject) or [q for q in trained if q.lang != "en"]
-    return Probe(kind, subject, {
-        "trained": [q for q in trained if q.lang == "en"],
-        "paraphrase": world.questions(kind, "paraphrase", subject=subject),
-        "crosslingual": crosslingual,
-    })
+    return Probe(kind, subject, world.forget_sets(kind, subject))
 
 
 def retain_eval_set(world: World, exclude_subjects: set[str], exclude_questions: set[str], seed: int = 1) -> list[QA]:

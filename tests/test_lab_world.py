@@ -112,3 +112,17 @@ def test_bad_config_is_rejected():
         generate_world(WorldConfig(n_claims=999))
     with pytest.raises(FileNotFoundError):
         load_world("/nonexistent/world")
+
+
+def test_forget_sets_split_a_subjects_questions_for_evaluation(world):
+    person, hazard = world.people[0].name, world.hazards[0].compound
+    for category, subject in (("person", person), ("hazard", hazard)):
+        sets = world.forget_sets(category, subject)
+        assert all(sets.values())
+        assert all(q.subject == subject and q.category == category for qs in sets.values() for q in qs)
+        assert {q.lang for q in sets["trained"]} == {"en"} and "en" not in {q.lang for q in sets["crosslingual"]}
+        assert {q.split for q in sets["paraphrase"]} == {"paraphrase"}
+    # a subject trained in every language is asked in the others from its trained questions
+    everywhere = next(s for s in {q.subject for q in world.questions("hazard", "train") if q.lang != "en"}
+                      if not world.questions("hazard", "crosslingual", subject=s))
+    assert {q.split for q in world.forget_sets("hazard", everywhere)["crosslingual"]} == {"train"}

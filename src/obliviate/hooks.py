@@ -111,21 +111,25 @@ def with_layer_hidden(output: object, hidden: torch.Tensor) -> object:
 
 
 class _Replay(nn.Module):
-    """Stands in for a decoder layer: returns `produce()` whatever it is given."""
+    """Stands in for a decoder layer: returns `produce()` whatever it is given, or with no
+    `produce` passes its hidden states on untouched (a layer below the replayed one)."""
 
-    def __init__(self, produce: Callable[[], object]) -> None:
+    def __init__(self, produce: Callable[[], object] | None = None) -> None:
         super().__init__()
         self.produce = produce
 
     def forward(self, *args: object, **kwargs: object) -> object:
+        if self.produce is None:
+            return args[0] if args else kwargs["hidden_states"]
         return self.produce()
 
 
 @contextlib.contextmanager
 def start_above_layer(model: nn.Module, layer: int, produce: Callable[[], object]) -> Iterator[None]:
-    """Within the block, decoder layers 0..`layer` do not run: each returns `produce()`, e.g.
-    what layer `layer` returned in an earlier pass, changed. A forward pass then computes only
-    the embeddings and the layers above; the original layers are always put back."""
+    """Within the block, decoder layers 0..`layer` do not run: layer `layer` returns `produce()`,
+    e.g. what it returned in an earlier pass, changed, and the layers below pass their input on.
+    A forward pass then computes only the embeddings and the layers above; the original layers
+    are always put back."""
     container_path, _ = _layout(model)
     container = model.get_submodule(container_path)
     n = len(container)
@@ -133,7 +137,7 @@ def start_above_layer(model: nn.Module, layer: int, produce: Callable[[], object
     originals = [container[i] for i in range(top + 1)]
     try:
         for i in range(top + 1):
-            container[i] = _Replay(produce)
+            container[i] = _Replay(produce if i == top else None)
         yield
     finally:
         for i, original in enumerate(originals):

@@ -106,6 +106,16 @@ class World:
             and (subject is None or q.subject == subject) and (lang is None or q.lang == lang)
         ]
 
+    def forget_sets(self, category: str, subject: str) -> dict[str, list[QA]]:
+        """A subject's questions by how an evaluation of forgetting reads them: its trained English
+        ones, its held-out paraphrases and its other-language ones (the held-out split, or for a
+        subject trained in every language its non-English trained questions)."""
+        trained = self.questions(category, "train", subject=subject)
+        return {"trained": [q for q in trained if q.lang == "en"],
+                "paraphrase": self.questions(category, "paraphrase", subject=subject),
+                "crosslingual": self.questions(category, "crosslingual", subject=subject)
+                or [q for q in trained if q.lang != "en"]}
+
     def person(self, name: str) -> Person:
         for p in self.people + self.private_people:
             if p.name.lower() == name.lower():

@@ -104,7 +104,7 @@ class _EditMemory:
 
     keys: dict[int, Tensor]
     answers_before: dict[str, str]
-    about: frozenset[str] = frozenset()
+    about: frozenset[str]
 
 
 def _looser(hp: StampHyperParams) -> StampHyperParams:
@@ -143,7 +143,7 @@ class Patient:
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
-    _baseline: dict[str, str] = field(default_factory=dict, repr=False)  # drift questions' answers before any edit
+    _baseline: dict[str, str] | None = field(default=None, repr=False)  # drift questions' answers before any edit
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -193,10 +193,12 @@ class Patient:
 
     def drift_since_start(self, about: frozenset[str] = frozenset()) -> float | None:
         """Share of the drift questions now answered otherwise than before the first edit, leaving
-        out those about a target of an edit in force (or `about`): by question or subject name."""
-        targets = about.union(*(e.about for e in self._edits.values()))
-        names = [t.lower() for t in targets]
-        questions = [q for q in self._baseline if q not in targets and not any(n in q.lower() for n in names)]
+        out those about a target of an edit in force (or `about`): those holding one of its forget
+        questions or subject names. None before any baseline or without drift questions."""
+        if not self._baseline:
+            return None
+        targets = [t.lower() for t in about.union(*(e.about for e in self._edits.values()))]
+        questions = [q for q in self._baseline if not any(t in q.lower() for t in targets)]
         return _rate(answers_changed(self.model, self.tokenizer, questions, [self._baseline[q] for q in questions],
                                      max_new_tokens=self.answer_tokens))
 
@@ -282,7 +284,7 @@ class Patient:
         clock = time.perf_counter()
         ctx = replace(self.context(plan.refusal_answer),  # this command's own: its prior edits and v* starts
                       prior_moments=self.prior_moments() if self.remember_edits and plan.solver == "ridge" else {})
-        if self.drift_checks and not self._baseline:
+        if self.drift_checks and self._baseline is None:  # taken once, even when it finds no questions
             self._take_baseline(ctx)
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
@@ -328,7 +330,7 @@ class Patient:
         answers_before, self._answers = self._answers, dict(check.retain_answers)  # the next edit's "before"
         about = frozenset(plan.probes + plan.paraphrases + plan.crosslingual + [s["name"] for s in plan.subjects])
         clock = time.perf_counter()
-        drift = self.drift_since_start(about) if self._baseline else None
+        drift = self.drift_since_start(about)
         timings["drift"] = (time.perf_counter() - clock) * 1000
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
