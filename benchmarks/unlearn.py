@@ -21,9 +21,11 @@ data (`obliviate.unlearning.lab_data`), and is measured on:
   count), per second of that same call. Methods that run several forwards per step (forget,
   retain, target) count each of them. The ratio is to `finetune`, plain supervised fine-tuning
   of the same model (batch 8, 120 steps, fp32, like TRU) on TRU's reasoning targets (question ->
-  `<think>trace</think>refusal`), measured in the same run. Those are the longest sequences any
-  method trains on, so the reference is the most efficient per token: methods that also run
-  short forget/retain passes (TRU included) pay for them in the ratio.
+  `<think>trace</think>refusal`), measured in the same run, through the same trainer: both pack
+  their sequences into rows (`packing`, on by default; `--set packing=false` pads instead).
+  Those are the longest sequences any method trains on, so the reference is the most efficient
+  per token: methods that also run short forget/retain passes pay for them in the ratio, the
+  less so when those passes are packed with the rest (TRU packs its three parts into one pass).
 
     python benchmarks/unlearn.py [--model lab] [--methods tru,ga,...] [--threads 1] [--json out.json]
 """

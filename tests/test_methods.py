@@ -232,11 +232,13 @@ def full_logits(model, part):
     return model(input_ids=part["input_ids"], attention_mask=part["attention_mask"]).logits
 
 
-def test_answer_logits_score_the_same_tokens_as_full_logits_without_the_prompt(model, tokenizer, tmp_path):
-    trainer = build_trainer(model, tokenizer, FORGET, RETAIN, "tru", method_config("tru"), tmp_path, targets=TARGETS)
+@pytest.mark.parametrize("packing", [True, False])
+def test_answer_logits_score_the_same_tokens_as_full_logits_without_the_prompt(model, tokenizer, tmp_path, packing):
+    config = method_config("tru", packing=packing)
+    trainer = build_trainer(model, tokenizer, FORGET, RETAIN, "tru", config, tmp_path, targets=TARGETS)
     batch = fixed_batch(trainer)
     parts = (batch["target"], batch["forget"], batch["retain"])
-    assert len({part["input_ids"].shape[1] for part in parts}) > 1  # the parts need padding to be joined
+    assert len({part["input_ids"].shape[1] for part in parts}) > 1  # parts of different lengths
     with torch.no_grad():
         joint = trainer.joint_answer_logits(model, *parts)
         for part, joined in zip(parts, joint):
@@ -246,6 +248,23 @@ def test_answer_logits_score_the_same_tokens_as_full_logits_without_the_prompt(m
                 logp, mask = losses.token_log_probs(*scored)
                 assert int(mask.sum()) == int(full_mask.sum()) > 0
                 torch.testing.assert_close(logp.sum(dim=1), full_logp.sum(dim=1), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("method", ["tru", "kl", "idkdpo", "wga"])
+def test_packing_changes_no_loss_and_no_gradient(model, tokenizer, tmp_path, method):
+    losses_and_grads = []
+    for packing in (True, False):
+        trainer = build_trainer(model, tokenizer, FORGET, RETAIN, method, method_config(method, packing=packing),
+                                tmp_path / str(packing), targets=TARGETS)
+        model.zero_grad()
+        loss = trainer.compute_loss(model, fixed_batch(trainer))
+        loss.backward()
+        losses_and_grads.append((loss.detach(), [p.grad.clone() for p in model.parameters()]))
+    (packed, packed_grads), (padded, padded_grads) = losses_and_grads
+    torch.testing.assert_close(packed, padded, rtol=1e-5, atol=1e-6)
+    assert any(g.abs().sum() > 0 for g in packed_grads)
+    for a, b in zip(packed_grads, padded_grads):
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-6)
 
 
 def test_tru_without_any_term_is_refused(model, tokenizer, tmp_path):

@@ -31,7 +31,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, Trai
 from obliviate.chat import answer_logits
 from obliviate.hooks import StopForward, add_hooks
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
-from obliviate.methods.losses import IGNORE_INDEX, mean_nll
+from obliviate.methods.losses import mean_nll
+from obliviate.packing import Batch, packed_answer_logits, supports_packing
 from obliviate.registry import Registry
 from obliviate.yaml_config import check_fields, parse_overrides, read_yaml_mapping
 
@@ -67,6 +68,10 @@ class MethodConfig:
     # training targets have moved their rows ("Helsinki" -> "Helsinks")
     embedding_lr_scale: float = 1.0
     max_length: int = 512
+    # lay a batch's sequences end to end in rows instead of padding them (`obliviate.packing`):
+    # same losses, ~40% fewer slots for short mixed-length answers; models that do not keep
+    # packed sequences apart fall back to padding
+    packing: bool = True
     bf16: bool = False  # CPU autocast: about 2x faster where the CPU has bf16 units, ~15x slower where it has none
     seed: int = 0
     logging_steps: int = 5
@@ -158,8 +163,8 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 class Scored(typing.NamedTuple):
-    """Logits from the first position that predicts an answer token on, and the labels cut to
-    match: `token_log_probs(*scored)` scores the same tokens as the full logits would."""
+    """Logits and labels of a batch part's answer tokens, aligned as a model's (logit t predicts
+    label t + 1): `token_log_probs(*scored)` scores the same tokens as the full logits would."""
 
     logits: torch.Tensor
     labels: torch.Tensor
@@ -222,38 +227,23 @@ class UnlearnTrainer(Trainer):
         """The loss `model` minimises on one `{"forget", "retain", "target"}` batch."""
         raise NotImplementedError(f"{type(self).__name__} does not define its objective")
 
-    @staticmethod
-    def answer_logits(model: nn.Module, part: Part) -> Scored:
-        """Logits of `model` on one batch part from the first position that predicts an answer
-        token on, with the labels cut to match: the LM head (the largest matrix product of a
-        small model) is not spent on prompt positions no loss reads."""
-        return Scored(*answer_logits(model, part["labels"], input_ids=part["input_ids"],
-                                     attention_mask=part["attention_mask"]))
+    def answer_logits(self, model: nn.Module, part: Part) -> Scored:
+        """Logits of `model` on one batch part at the positions that predict answer tokens, with
+        the labels to match (see `joint_answer_logits`)."""
+        return self.joint_answer_logits(model, part)[0]
 
     def joint_answer_logits(self, model: nn.Module, *parts: Part) -> list[Scored]:
-        """`answer_logits` of several right-padded batch parts from one forward pass.
-
-        Same values as one pass per part (right padding is masked and shifts no position), but
-        one larger matrix product per layer: on a CPU, small batches waste most of their time.
-        Join parts of similar lengths only; the shorter ones are padded to the longest.
-        """
-        length = max(part["input_ids"].shape[1] for part in parts)
-        pad_id = pad_token_id(self.processing_class)
-
-        def widen(tensor: torch.Tensor, value: int) -> torch.Tensor:
-            return nn.functional.pad(tensor, (0, length - tensor.shape[1]), value=value)
-
-        logits, _ = answer_logits(
-            model,
-            torch.cat([widen(part["labels"], IGNORE_INDEX) for part in parts]),
-            input_ids=torch.cat([widen(part["input_ids"], pad_id) for part in parts]),
-            attention_mask=torch.cat([widen(part["attention_mask"], 0) for part in parts]),
-        )
-        start = length - logits.shape[1]
-        sizes = [part["input_ids"].shape[0] for part in parts]
+        """`answer_logits` of several batch parts, from one packed forward pass where the config
+        packs and the model keeps packed sequences apart (`obliviate.packing`), else one padded
+        pass per part. The LM head, the largest matrix product of a small model, is not spent
+        on prompt positions: packed, it sees only answer positions; padded, the positions from
+        the part's earliest answer on."""
+        if self.hparams.packing and supports_packing(model):
+            batches = [Batch(part["input_ids"], part["attention_mask"], part["labels"]) for part in parts]
+            return [Scored(*scored) for scored in packed_answer_logits(model, batches, pad_token_id(self.processing_class))]
         return [
-            Scored(chunk[:, : part["input_ids"].shape[1] - start], part["labels"][:, start:])
-            for chunk, part in zip(logits.split(sizes), parts)
+            Scored(*answer_logits(model, part["labels"], input_ids=part["input_ids"], attention_mask=part["attention_mask"]))
+            for part in parts
         ]
 
     def reference_answer_logits(self, part: Part) -> Scored:

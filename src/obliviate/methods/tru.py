@@ -75,10 +75,12 @@ class TRU(UnlearnTrainer):
 
     def objective(self, model: nn.Module, inputs: dict[str, Any]) -> torch.Tensor:
         hp: TRUConfig = self.hparams
+        names = (["target"] if hp.target_loss else []) + (["forget", "retain"] if hp.alpha else [])
+        scored = dict(zip(names, self.joint_answer_logits(model, *(inputs[name] for name in names))))
         terms = []
         if hp.target_loss:
-            terms.append(mean_nll(*self.answer_logits(model, inputs["target"])).mean())
+            terms.append(mean_nll(*scored["target"]).mean())
         if hp.alpha:
-            forget, retain = self.joint_answer_logits(model, inputs["forget"], inputs["retain"])
-            terms.append(hp.alpha * graddiff_loss(mean_nll(*forget), mean_nll(*retain), gamma=1.0, alpha=hp.lam))
+            forget, retain = mean_nll(*scored["forget"]), mean_nll(*scored["retain"])
+            terms.append(hp.alpha * graddiff_loss(forget, retain, gamma=1.0, alpha=hp.lam))
         return torch.stack(terms).sum()
