@@ -107,3 +107,24 @@ def test_packing_refuses_left_padded_rows():
     flipped = Batch(part.input_ids.flip(1), part.attention_mask.flip(1), part.labels.flip(1))
     with pytest.raises(ValueError, match="right-padded"):
         packed_answer_logits(make_model("llama"), [flipped], PAD)
+
+
+class Wrapped(torch.nn.Module):
+    """What DDP, DeepSpeed and FSDP hand a Trainer's loss: the model kept as `.module`."""
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, **inputs):
+        return self.module(**inputs)
+
+
+def test_a_wrapped_model_is_packed_through_its_wrapper():
+    model = make_model("qwen2")
+    wrapped = Wrapped(model)
+    assert supports_packing(wrapped)
+    parts = mixed_parts()
+    for (logits, labels), part in zip(packed_answer_logits(wrapped, parts, PAD), parts):
+        assert logits.shape[1] == labels.shape[1] < part.labels.shape[1]  # the head saw answer positions only
+        torch.testing.assert_close(mean_nll(logits, labels), padded_nll(model, part), rtol=1e-4, atol=1e-5)

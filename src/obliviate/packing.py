@@ -101,7 +101,7 @@ def packed_answer_logits(
         hidden = args[0]
         return (hidden.reshape(-1, hidden.shape[-1]).index_select(0, flat).unsqueeze(0), *args[1:])
 
-    head = model.get_output_embeddings()
+    head = _unwrapped(model).get_output_embeddings()
     hooks = [(head, keep_answer_positions)] if head is not None else []
     with add_hooks(module_forward_pre_hooks=hooks):
         logits = model(input_ids=input_ids, position_ids=position_ids, use_cache=False).logits
@@ -124,17 +124,23 @@ def packed_answer_logits(
     return results
 
 
+def _unwrapped(model: nn.Module) -> nn.Module:
+    """The model inside a DDP / DeepSpeed / FSDP wrapper (which keep it as `.module`)."""
+    return model if hasattr(model, "get_output_embeddings") else getattr(model, "module", model)
+
+
 def supports_packing(model: nn.Module) -> bool:
-    """Whether `model` keeps packed sequences apart: a packed pass over two short sequences gives
-    the logits of separate passes (three sequences, two of them in one row). Checked once per
-    model, in eval mode, without gradients."""
+    """Whether `model` keeps packed sequences apart: a packed pass over three short sequences (two
+    of them sharing a row) gives the logits of separate passes. Checked once per model, in eval
+    mode, without gradients."""
+    model = _unwrapped(model)
     if model not in _SUPPORTS_PACKING:
-        vocab = model.get_input_embeddings().num_embeddings
-        device = next(model.parameters()).device
-        sequences = [torch.arange(start, start + n, device=device) % vocab for start, n in ((3, 6), (11, 4), (17, 2))]
         was_training = model.training
         model.eval()
         try:
+            vocab = model.get_input_embeddings().num_embeddings
+            device = next(model.parameters()).device
+            sequences = [torch.arange(start, start + n, device=device) % vocab for start, n in ((3, 6), (11, 4), (17, 2))]
             with torch.no_grad():
                 alone = [model(input_ids=ids[None], use_cache=False).logits[0, :-1].float() for ids in sequences]
                 parts = [Batch(ids[None], torch.ones_like(ids)[None], ids[None]) for ids in sequences]
@@ -143,7 +149,7 @@ def supports_packing(model: nn.Module) -> bool:
                 a.shape == b.shape and torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(a.abs().max()))
                 for a, b in zip(alone, packed)
             )
-        except (TypeError, ValueError, RuntimeError):  # a model that takes no position ids, say
+        except (AttributeError, TypeError, ValueError, RuntimeError):  # no position ids taken, say
             supported = False
         finally:
             model.train(was_training)
