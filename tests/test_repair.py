@@ -411,6 +411,40 @@ def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, ses
     assert [h[:2] for h in holds] == [(hp.lam, hp.retain_weight), loose, loose]
 
 
+def test_retain_prompts_are_held_harder_only_while_earlier_edits_are_in_force(lab, session, monkeypatch):
+    """A first edit holds the retain buffer as configured; while it is in force, the next person's
+    edit holds the buffer's prompt keys `retain_prompt_boost_after_edits` times over (a hazard,
+    which starts loose, is not held harder); once it is undone, the hold is the configured one."""
+    import obliviate.repair.patient as patient_module
+
+    knowledge, world = lab[2], lab[2].world
+    boosts, real_edit = [], patient_module.stamp_edit
+
+    def recording_edit(model, tokenizer, requests, edit_hp, ctx):
+        boosts.append(edit_hp.retain_prompt_boost)
+        return real_edit(model, tokenizer, requests, edit_hp, ctx)
+
+    monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
+    configured, boosted = session.patient.hparams.retain_prompt_boost, session.patient.retain_prompt_boost_after_edits
+    assert configured != boosted
+    session.handle(knowledge.forget_message("person", world.people[8].name))
+    first, boosts[:] = list(boosts), []
+    session.handle(knowledge.forget_message("person", world.people[9].name))
+    second, boosts[:] = list(boosts), []
+    session.handle(knowledge.forget_message("hazard", world.hazards[3].compound))
+    hazard, boosts[:] = list(boosts), []
+    session.undo(3)
+    session.handle(knowledge.forget_message("person", world.people[9].name))
+    session.undo()
+    assert set(first) == {configured} and set(second) == {boosted} and set(hazard) == {configured}
+    assert set(boosts) == {configured}
+
+
+def test_a_negative_retain_boost_after_edits_is_refused(lab):
+    with pytest.raises(ValueError, match="retain_prompt_boost_after_edits"):
+        Patient(*lab, retain_prompt_boost_after_edits=-1.0)
+
+
 def test_layer_schedule_widens_down_to_min_layer_first(lab):
     from obliviate.methods.stamp import StampHyperParams
 

@@ -139,11 +139,21 @@ class Patient:
     # kinds of target whose first attempt already takes the looser hold (`_looser`): on the lab model
     # 6 of 8 hazard commands escalated to it (first attempts refused as few as 67% of the probes), 3 of 8 people
     loose_kinds: tuple[str, ...] = ("hazard",)
+    # while earlier edits are in force, the retain buffer's prompt keys are held this many times
+    # over (`retain_prompt_boost`; not for `loose_kinds`): the drift of many edits builds up where
+    # other subjects' questions end. 100 sequential people on the lab model: retain -2.7 / -24.3 /
+    # -49.8 after 10 / 50 / 100 against -4.7 / -36.3 / -62.5 (1.6 s a command against 1.2); a first
+    # edit held so hard escalated every command (median 1.46 s against 0.9 s)
+    retain_prompt_boost_after_edits: float = 5.0
     _context: StampContext | None = field(default=None, repr=False)
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
     _baseline: dict[str, str] | None = field(default=None, repr=False)  # drift questions' answers before any edit
+
+    def __post_init__(self) -> None:
+        if not self.retain_prompt_boost_after_edits >= 0:
+            raise ValueError(f"retain_prompt_boost_after_edits must be >= 0, got {self.retain_prompt_boost_after_edits}")
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -298,6 +308,9 @@ class Patient:
                                          **({"layers": plan.layers} if plan.layers else {})})
         if hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects):
             hp = _looser(hp)
+        elif hp.solver == "ridge" and ctx.prior_moments:
+            boost = max(hp.retain_prompt_boost, self.retain_prompt_boost_after_edits)
+            hp = StampHyperParams.from_dict({**hp.to_dict(), "retain_prompt_boost": boost})
         best: tuple[StampEdit, Verification] | None = None
         schedule: list[list[int]] = []
         attempt = 0
