@@ -96,10 +96,12 @@ class IgnoresPositionIds(LlamaForCausalLM):
         return super().forward(input_ids=input_ids, **kwargs)
 
 
-def test_a_model_that_ignores_position_ids_is_not_packed():
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_model_that_ignores_position_ids_is_not_packed(dtype):
     config = make_model("llama").config
     torch.manual_seed(0)
-    assert not supports_packing(IgnoresPositionIds(config).eval())
+    assert not supports_packing(IgnoresPositionIds(config).to(dtype).eval())
+    assert supports_packing(make_model("llama", dtype))  # the same architecture honouring them is packed
 
 
 def test_packing_refuses_left_padded_rows():
