@@ -144,21 +144,30 @@ def start_above_layer(model: nn.Module, layer: int, produce: Callable[[], object
             container[i] = original
 
 
+def module_call(model: nn.Module, module: nn.Module, stop: bool = True, **inputs: object) -> tuple[tuple, object]:
+    """Run `model` on `inputs` and return the positional arguments and the output of `module`
+    (its first call). With `stop`, the forward pass ends there; pass `stop=False` for a model
+    wrapped by DDP/FSDP, whose forward must run to the end."""
+    captured: list[tuple[tuple, object]] = []
+
+    def grab(_module: nn.Module, args: tuple, output: object) -> None:
+        if not captured:
+            captured.append((args, output))
+        if stop:
+            raise StopForward
+
+    with contextlib.suppress(StopForward), add_hooks(module_forward_hooks=[(module, grab)]):
+        model(**inputs, use_cache=False)
+    if not captured:
+        raise RuntimeError(f"{type(module).__name__} was not called in the forward pass")
+    return captured[0]
+
+
 @torch.no_grad()
 def layer_output(model: nn.Module, layer: int, **inputs: object) -> object:
     """What decoder layer `layer` returns on `inputs` (a tensor or a tuple); the layers above it
     are not run."""
-    captured: list[object] = []
-
-    def stop(module: nn.Module, args: tuple, output: object) -> None:
-        captured.append(output)
-        raise StopForward
-
-    with contextlib.suppress(StopForward), add_hooks(module_forward_hooks=[(model.get_submodule(layer_path(model, layer)), stop)]):
-        model(**inputs, use_cache=False)
-    if not captured:
-        raise RuntimeError(f"the forward pass never reached layer {layer}")
-    return captured[0]
+    return module_call(model, model.get_submodule(layer_path(model, layer)), **inputs)[1]
 
 
 _ADDS_TO_RESIDUAL: weakref.WeakKeyDictionary[nn.Module, dict[int, bool]] = weakref.WeakKeyDictionary()

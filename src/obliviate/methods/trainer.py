@@ -29,7 +29,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
 
 from obliviate.chat import answer_logits
-from obliviate.hooks import StopForward, add_hooks
+from obliviate.hooks import layer_hidden, module_call
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
 from obliviate.methods.losses import mean_nll
 from obliviate.packing import Batch, packed_answer_logits, supports_packing
@@ -291,22 +291,8 @@ def module_io(
     activation targets (RMU, LUNAR) skip the rest of the network. Pass `stop=False` for a model
     wrapped by DDP/FSDP, whose forward must run to the end.
     """
-    seen: dict[str, torch.Tensor] = {}
-
-    def capture(_module: nn.Module, args: tuple, output: Any) -> None:
-        seen["input"] = args[0]
-        seen["output"] = output[0] if isinstance(output, tuple) else output
-        if stop:
-            raise StopForward
-
-    with add_hooks(module_forward_hooks=[(module, capture)]):
-        try:
-            model(input_ids=part["input_ids"], attention_mask=part["attention_mask"], use_cache=False)
-        except StopForward:
-            pass
-    if not seen:
-        raise RuntimeError(f"{type(module).__name__} was not called in the forward pass")
-    return seen["input"], seen["output"]
+    args, output = module_call(model, module, stop, input_ids=part["input_ids"], attention_mask=part["attention_mask"])
+    return args[0], layer_hidden(output)
 
 
 # --------------------------------------------------------------------------- registry

@@ -109,7 +109,7 @@ class _EditMemory:
 
 def _looser(hp: StampHyperParams) -> StampHyperParams:
     """The looser hold of the ridge solver: `lam` / 10 and `retain_weight` / 4."""
-    return StampHyperParams.from_dict({**hp.to_dict(), "lam": hp.lam / 10, "retain_weight": hp.retain_weight / 4})
+    return replace(hp, lam=hp.lam / 10, retain_weight=hp.retain_weight / 4)
 
 
 def _rate(flags: Sequence[bool]) -> float | None:
@@ -276,15 +276,14 @@ class Patient:
         model the looser hold verified 4 of 11 commands that needed more than one attempt, while
         fitting v* on every probe first left 7 of the 11 where they were."""
         if check.forgotten(self.min_refusal) and hp.solver == "ridge":
-            return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "lam": hp.lam * 4,
-                                               "retain_weight": hp.retain_weight * 4})
+            return replace(hp, layers=layers, lam=hp.lam * 4, retain_weight=hp.retain_weight * 4)
         wider = [s for s in schedule if len(s) > len(layers) or not set(s) <= set(layers)]
         loosen = hp.solver == "ridge" and check.retain_changed == 0 and hp.lam >= self.hparams.lam
         if wider or loosen:
-            next_hp = StampHyperParams.from_dict({**hp.to_dict(), "layers": wider[0] if wider else layers})
+            next_hp = replace(hp, layers=wider[0] if wider else layers)
             return _looser(next_hp) if loosen else next_hp
         if hp.target == "vstar" and 0 < hp.vstar_prompts < probes:
-            return StampHyperParams.from_dict({**hp.to_dict(), "layers": layers, "vstar_prompts": 0})
+            return replace(hp, layers=layers, vstar_prompts=0)
         return None
 
     def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
@@ -304,13 +303,12 @@ class Patient:
         misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
         timings["prepare"] = (time.perf_counter() - clock) * 1000
         request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
-        hp = StampHyperParams.from_dict({**self.hparams.to_dict(), "solver": plan.solver, "rank": plan.rank,
-                                         **({"layers": plan.layers} if plan.layers else {})})
+        hp = replace(self.hparams, solver=plan.solver, rank=plan.rank, layers=plan.layers or self.hparams.layers)
         if hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects):
             hp = _looser(hp)
         elif hp.solver == "ridge" and ctx.prior_moments:
             boost = max(hp.retain_prompt_boost, self.retain_prompt_boost_after_edits)
-            hp = StampHyperParams.from_dict({**hp.to_dict(), "retain_prompt_boost": boost})
+            hp = replace(hp, retain_prompt_boost=boost)
         best: tuple[StampEdit, Verification] | None = None
         schedule: list[list[int]] = []
         attempt = 0
