@@ -710,3 +710,47 @@ def test_edit_with_statistics_from_disk_is_the_same_edit(tmp_path: Path):
                            covariance_texts=COVARIANCE, cache=StampCache(tmp_path))
         deltas.append(stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx).edits[0].delta)
     assert any(tmp_path.glob("*.pt")) and torch.equal(deltas[0], deltas[1])
+
+
+def test_stamp_cache_recent_keeps_the_last_tags_in_memory(tmp_path: Path):
+    cache, calls = StampCache(tmp_path), []
+
+    def compute(value):
+        def run():
+            calls.append(value)
+            return value
+        return run
+
+    assert cache.recent(("hold", 1), "a", compute(1)) == 1
+    assert cache.recent(("hold", 1), "a", compute(99)) == 1  # same tag: kept
+    assert cache.recent(("hold", 2), "a", compute(2)) == 2  # another key: its own entries
+    assert cache.recent(("hold", 1), "b", compute(3)) == 3
+    assert cache.recent(("hold", 1), "a", compute(99)) == 1  # two tags kept per key
+    assert cache.recent(("hold", 1), "c", compute(4)) == 4  # evicts the least recent, "b"
+    assert cache.recent(("hold", 1), "b", compute(5)) == 5
+    assert calls == [1, 2, 3, 4, 5] and not any(tmp_path.iterdir())  # never on disk
+
+
+def test_the_factored_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch):
+    """Edits against the same statistics factor their hold once; a change of the edits in force
+    (prior moments) factors it again."""
+    import obliviate.methods.stamp as stamp
+    from obliviate.methods.stamp_solvers import RidgeHold
+
+    tok = make_tokenizer()
+    factored = []
+    real_of = RidgeHold.of
+    monkeypatch.setattr(stamp.RidgeHold, "of", classmethod(lambda cls, C, lam=1.0: factored.append(1) or real_of(C, lam)))
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=0.1, retain_weight=1.0)
+    model = make_model("llama")
+    ctx = context(tok, covariance_texts=COVARIANCE)
+    deltas = []
+    for remember in (False, False, True):
+        if remember:
+            ctx.prior_moments = {LAYER: torch.eye(deltas[0].shape[1], dtype=torch.float64)}
+        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx)
+        restore_weights(model, edit.weights_copy)
+        deltas.append(edit.edits[0].delta)
+    assert len(factored) == 2  # the second edit reused the first's factor
+    assert torch.equal(deltas[0], deltas[1])
+    assert float((deltas[2] - deltas[0]).norm() / deltas[0].norm()) > 0.01

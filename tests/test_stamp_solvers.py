@@ -7,12 +7,14 @@ import torch
 
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
+    RidgeHold,
     moment_factor,
     retain_basis,
     second_moment,
     solve_exact,
     solve_lowrank,
     solve_ridge,
+    solve_ridge_held,
 )
 
 D_OUT, D_IN = 12, 40
@@ -122,6 +124,17 @@ def test_ridge_with_a_large_retain_penalty_preserves_retain_keys_and_maps_forget
     assert torch.linalg.norm(plain @ K_r) / torch.linalg.norm(R) > 0.3
 
 
+@pytest.mark.parametrize("n_f", [1, 4, 30])
+def test_held_ridge_equals_ridge(n_f):
+    W, K_f, V_f, K_r = _problem(n_f=n_f, n_r=25)
+    C = second_moment(K_r) + 1e-3 * torch.eye(D_IN, dtype=torch.float64)
+    hold = RidgeHold.of(C, lam=3.0)
+    dW = solve_ridge_held(W, K_f, V_f, hold)
+    assert _rel(dW, solve_ridge(W, K_f, V_f, C, lam=3.0)) < 1e-10
+    assert torch.linalg.matrix_rank(dW) <= n_f
+    assert torch.allclose(hold.factor @ hold.factor.T, 3.0 * C, atol=1e-10)
+
+
 def test_lowrank_equals_full_ridge_when_the_rank_covers_the_keys():
     W, K_f, V_f, K_r = _problem(n_f=4, n_r=10)
     eps = 1e-3
@@ -167,6 +180,7 @@ def test_solvers_accept_float32_inputs_and_return_float64():
     for dW in (
         solve_exact(W, K_f, V_f, K_r),
         solve_ridge(W, K_f, V_f, lam=1.0),
+        solve_ridge_held(W, K_f, V_f, RidgeHold.of(torch.eye(D_IN))),
         solve_lowrank(W, K_f, V_f, LowRankCovariance.from_keys(K_r, 4), lam=1.0),
     ):
         assert dW.dtype == torch.float64 and dW.shape == W.shape
@@ -184,6 +198,10 @@ def test_solvers_accept_float32_inputs_and_return_float64():
         (lambda W, K, V, R: solve_ridge(W, K, V, lam=0.0), "lam must be"),
         (lambda W, K, V, R: solve_ridge(W, K, V, second_moment(R)[:, :] * 0, lam=1.0), "not positive definite"),
         (lambda W, K, V, R: solve_ridge(W, K * float("nan"), V), "NaN"),
+        (lambda W, K, V, R: RidgeHold.of(second_moment(R), lam=1.0), "not positive definite"),
+        (lambda W, K, V, R: RidgeHold.of(R, lam=1.0), "square"),
+        (lambda W, K, V, R: RidgeHold.of(torch.eye(3), lam=-1.0), "lam must be"),
+        (lambda W, K, V, R: solve_ridge_held(W, K, V, RidgeHold.of(torch.eye(3))), "hold is 3-dimensional"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R, rank=0), "rank must be"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R, rank=D_IN + 1), "rank must be"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R[:-2], 3) and solve_lowrank(

@@ -47,10 +47,12 @@ from obliviate.hooks import (
 )
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
+    RidgeHold,
     moment_factor,
     solve_exact,
     solve_lowrank,
     solve_ridge,
+    solve_ridge_held,
 )
 from obliviate.yaml_config import check_fields, read_yaml_mapping
 
@@ -70,7 +72,9 @@ class StampHyperParams:
       cosine separation between forget and refusal activations among `layer_candidates`
       (`None` = all layers), measured at `selection_site` (layer output or down-proj output).
     - `solver`: "exact" (pseudoinverse with retain keys held fixed), "ridge" (MEMIT covariance
-      least squares, `lam`), "lowrank" (ridge on a cached rank-`rank` factorisation).
+      least squares, `lam`; with fewer keys than half the layer's width, the hold is factored
+      once per state of the statistics and edits in force and each solve is a push-through),
+      "lowrank" (ridge on a cached rank-`rank` factorisation).
     - `retain_weight`: (ridge) each retain key (the context's retain prompts, at their key
       position, and with retain answers at every answer token) enters the least squares like a
       forget key whose output must stay as it is, with this weight: the retain buffer's outputs
@@ -217,6 +221,7 @@ class StampCache:
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self._store: dict[tuple, Any] = {}
+        self._recent: dict[tuple, list[tuple[Any, Any]]] = {}
         self.directory = Path(directory) if directory is not None else None
         self._model_keys: dict[int, Any] = {}
         self._device: torch.device | None = None  # where loaded statistics go: the model's device
@@ -250,6 +255,19 @@ class StampCache:
                 self._store[keys[layer]] = computed[layer]
         return {layer: self._store[key] for layer, key in keys.items()}
 
+    def recent(self, key: tuple, tag: Any, compute: Callable[[], Any], keep: int = 2) -> Any:
+        """In memory only, for statistics that change with the edits in force (a factored hold):
+        the value `compute` gave for `tag` under `key`, kept for the last `keep` tags."""
+        entries = self._recent.setdefault(key, [])
+        for i, (seen, value) in enumerate(entries):
+            if seen == tag:
+                entries.append(entries.pop(i))
+                return value
+        value = compute()
+        entries.append((tag, value))
+        del entries[:-keep]
+        return value
+
     def _path(self, key: tuple) -> Path | None:
         if self.directory is None:
             return None
@@ -274,6 +292,7 @@ class StampCache:
 
     def clear(self) -> None:
         self._store.clear()
+        self._recent.clear()
         self._model_keys.clear()
 
     def __len__(self) -> int:
@@ -359,6 +378,14 @@ def _fingerprint(texts: Sequence[str]) -> str:
         digest.update(text.encode())
         digest.update(b"\x00")
     return digest.hexdigest()
+
+
+def _content_tag(matrix: Tensor) -> tuple:
+    """A cheap content fingerprint of a float64 matrix: its shape, its sum and a fixed random
+    bilinear form `u^T M v` (equal matrices always agree; different ones practically never do)."""
+    g = torch.Generator().manual_seed(len(matrix))
+    u, v = (torch.randn(n, generator=g, dtype=_F64).to(matrix.device) for n in matrix.shape)
+    return (tuple(matrix.shape), float(matrix.sum()), float(u @ matrix @ v))
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -996,7 +1023,7 @@ def _edit_layer(
     clock = _tick(timings, "keys", clock)
 
     # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
-    regulariser: Tensor | LowRankCovariance | None = None  # None: plain ridge (C = I)
+    regulariser: Tensor | RidgeHold | LowRankCovariance | None = None  # None: plain ridge (C = I)
     C = stats.covariance
     if hp.solver == "lowrank" and C is not None:
         rank = min(hp.rank, W.shape[1])
@@ -1009,15 +1036,18 @@ def _edit_layer(
         def floored() -> Tensor:  # C + floor I
             return C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
 
+        # the hold: lam C + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys); C = I without statistics
         if C is not None:
-            regulariser = cache.get(stats.covariance_key + ("floored", hp.cov_floor), floored)
+            hold = hp.lam * cache.get(stats.covariance_key + ("floored", hp.cov_floor), floored).to(W.device)
         else:
-            regulariser = torch.eye(W.shape[1], dtype=_F64, device=W.device)
-        # lam C + K K^T + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys)
+            hold = hp.lam * torch.eye(W.shape[1], dtype=_F64, device=W.device)
         if hp.retain_weight and retain is not None:
-            regulariser = regulariser + hp.retain_weight * retain.to(W.device) / hp.lam
+            hold = hold + hp.retain_weight * retain.to(W.device)
         if layer in ctx.prior_moments:
-            regulariser = regulariser + ctx.prior_moments[layer].to(device=W.device, dtype=_F64) / hp.lam
+            hold = hold + ctx.prior_moments[layer].to(device=W.device, dtype=_F64)
+        regulariser = hold
+        if K_f.shape[1] <= W.shape[1] // 2:  # few keys: factor the hold once, solve by push-through
+            regulariser = cache.recent(("ridge_hold", layer), _content_tag(hold), lambda: RidgeHold.of(hold))
     clock = _tick(timings, "stats", clock)
 
     if hp.target == "vstar":
@@ -1047,8 +1077,12 @@ def _edit_layer(
         dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain, rtol))
     elif isinstance(regulariser, LowRankCovariance):
         dW = solve_lowrank(W, K_f, V_f, regulariser, hp.lam)
-    else:
-        dW = solve_ridge(W, K_f, V_f, regulariser, hp.lam)
+    elif isinstance(regulariser, RidgeHold):
+        dW = solve_ridge_held(W, K_f, V_f, regulariser)
+    elif regulariser is None:  # lowrank without covariance statistics
+        dW = solve_ridge(W, K_f, V_f, None, hp.lam)
+    else:  # many keys: one factorisation of hold + K K^T is cheaper than the push-through
+        dW = solve_ridge(W, K_f, V_f, regulariser, 1.0)
     clock = _tick(timings, "solve", clock)
 
     param_name = f"{path}.weight"

@@ -7,6 +7,7 @@ solvers below trade exactness against robustness and speed:
 - `solve_exact`: minimum-norm pseudoinverse edit in the null space of the retain keys
   (retain outputs fixed exactly, forget targets met exactly when feasible);
 - `solve_ridge`: MEMIT's covariance-regularised least squares, a d_in x d_in solve;
+  `solve_ridge_held` the same on a hold factored once (`RidgeHold`), for repeated edits;
 - `solve_lowrank`: the same least squares with the covariance replaced by a cached rank-r
   eigen-factorisation, solved with the push-through/Woodbury identity as an n x n system.
 
@@ -152,6 +153,52 @@ def solve_ridge(
     if K.shape[1] <= R.shape[0]:  # R (A^{-1} K)^T: n right-hand sides, rank <= n by construction
         return R @ torch.cholesky_solve(K, L).T
     return torch.cholesky_solve((R @ K.T).T, L).T  # (A^{-1} K R^T)^T: d_out right-hand sides, for many keys
+
+
+@dataclass(frozen=True)
+class RidgeHold:
+    """The hold `lam C` of `solve_ridge`, Cholesky-factored once (`L L^T = lam C`).
+
+    Every edit against the same hold (the same retain statistics and edits in force) then
+    solves by the push-through identity in O(d^2 n + n^3) (`solve_ridge_held`) instead of
+    factoring a fresh d x d matrix; building it costs one O(d^3 / 3) Cholesky.
+    """
+
+    factor: Tensor
+
+    @classmethod
+    def of(cls, C: Tensor, lam: float = 1.0) -> RidgeHold:
+        """Factor `lam C`; `C` (symmetric, d x d) must be positive definite."""
+        _check_lam(lam)
+        if C.dim() != 2 or C.shape[0] != C.shape[1]:
+            raise ValueError(f"C must be a square matrix, got shape {tuple(C.shape)}")
+        L, info = torch.linalg.cholesky_ex(lam * C.detach().to(_F64))
+        if info != 0:
+            raise ValueError("the hold C is not positive definite: add an isotropic floor to C")
+        return cls(L)
+
+    @property
+    def dim(self) -> int:
+        return self.factor.shape[0]
+
+
+def solve_ridge_held(W: Tensor, K_f: Tensor, V_f: Tensor, hold: RidgeHold) -> Tensor:
+    """`solve_ridge(W, K_f, V_f, C, lam)` for `hold = RidgeHold.of(C, lam)`, without a d x d factorisation.
+
+    With `lam C = L L^T` and `Y = L^{-1} K_f`, the push-through identity
+    `K^T (L L^T + K K^T)^{-1} = (I_n + Y^T Y)^{-1} Y^T L^{-1}` gives
+    `dW = R (I_n + Y^T Y)^{-1} Y^T L^{-1}`: two triangular solves (n and d_out right-hand
+    sides) and an n x n Cholesky. Rank <= n, like every solver here.
+    """
+    W, K, V = _check_edit(W, K_f, V_f)
+    if hold.dim != W.shape[1]:
+        raise ValueError(f"the hold is {hold.dim}-dimensional but W takes {W.shape[1]}-dim keys")
+    L = hold.factor.to(W.device)
+    Y = torch.linalg.solve_triangular(L, K, upper=False)
+    G = Y.T @ Y
+    G.diagonal().add_(1.0)
+    T = torch.cholesky_solve((V - W @ K).T, torch.linalg.cholesky(G)).T @ Y.T  # R G^{-1} Y^T
+    return torch.linalg.solve_triangular(L, T, upper=False, left=False)  # T L^{-1}
 
 
 @dataclass(frozen=True)
