@@ -127,7 +127,9 @@ def main() -> None:
     if args.blind:
         knowledge = BlindLabKnowledge(knowledge.world)
     session = RepairSession(model, tok, knowledge, hparams=hparams)
-    session.handle(message_for("person", world.people[-1].name, world))  # warm-up: builds the cached statistics
+    warm_up = session.handle(message_for("person", world.people[-1].name, world))  # builds the cached statistics
+    if warm_up.receipt is None:
+        raise SystemExit(f"the warm-up forget command failed, so would every other: {warm_up.error}")
     session.undo()
     held = {q for q, _ in knowledge.retain_questions([], session.patient.retain_prompts, seed=1)}
     subjects = ([("person", p.name) for p in world.people[: args.people]]

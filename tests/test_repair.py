@@ -413,20 +413,23 @@ def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, ses
 
 def test_retain_prompts_are_held_harder_only_while_earlier_edits_are_in_force(lab, session, monkeypatch):
     """A first edit holds the retain buffer as configured; while it is in force, the next person's
-    edit holds the buffer's prompt keys `retain_prompt_boost_after_edits` times over (a hazard,
-    which starts loose, is not held harder); once it is undone, the hold is the configured one."""
+    edit holds the buffer's prompt keys `retain_prompt_boost_after_edits` times over and protects
+    the hold's `protected_rank_after_edits` strongest directions (a hazard, which starts loose, is
+    not held harder); once it is undone, the hold is the configured one."""
     import obliviate.repair.patient as patient_module
 
     knowledge, world = lab[2], lab[2].world
     boosts, real_edit = [], patient_module.stamp_edit
 
     def recording_edit(model, tokenizer, requests, edit_hp, ctx):
-        boosts.append(edit_hp.retain_prompt_boost)
+        boosts.append((edit_hp.retain_prompt_boost, edit_hp.protected_rank))
         return real_edit(model, tokenizer, requests, edit_hp, ctx)
 
     monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
-    configured, boosted = session.patient.hparams.retain_prompt_boost, session.patient.retain_prompt_boost_after_edits
-    assert configured != boosted
+    patient = session.patient
+    configured = (patient.hparams.retain_prompt_boost, patient.hparams.protected_rank)
+    boosted = (patient.retain_prompt_boost_after_edits, patient.protected_rank_after_edits)
+    assert configured[0] != boosted[0] and configured[1] != boosted[1]
     session.handle(knowledge.forget_message("person", world.people[8].name))
     first, boosts[:] = list(boosts), []
     session.handle(knowledge.forget_message("person", world.people[9].name))
@@ -443,6 +446,8 @@ def test_retain_prompts_are_held_harder_only_while_earlier_edits_are_in_force(la
 def test_a_negative_retain_boost_after_edits_is_refused(lab):
     with pytest.raises(ValueError, match="retain_prompt_boost_after_edits"):
         Patient(*lab, retain_prompt_boost_after_edits=-1.0)
+    with pytest.raises(ValueError, match="protected_rank_after_edits"):
+        Patient(*lab, protected_rank_after_edits=-1)
 
 
 def test_layer_schedule_widens_down_to_min_layer_first(lab):
@@ -503,3 +508,29 @@ def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch
     assert decoded == []  # right guesses are checked in one teacher-forced pass, nothing is decoded
     with pytest.raises(ValueError, match="9 questions but 2 expected"):
         ask_expecting(model, tokenizer, questions, right[:2])
+
+
+def test_key_position_subject_runs_through_the_pipeline(lab, monkeypatch):
+    """The patient names a plan's one subject in its STAMP request, so the configurable key
+    position "subject" edits at the compound's mention instead of failing for want of it."""
+    from dataclasses import replace
+
+    import obliviate.repair.patient as patient_module
+    from obliviate.methods.stamp import StampHyperParams
+    from obliviate.repair.session import STAMP_CONFIG
+
+    model, tokenizer, knowledge = lab
+    hp = replace(StampHyperParams.from_yaml(STAMP_CONFIG), key_position="subject")
+    subjects, real_edit = [], patient_module.stamp_edit
+
+    def recording_edit(model, tokenizer, requests, edit_hp, ctx):
+        subjects.append(requests[0].subject)
+        return real_edit(model, tokenizer, requests, edit_hp, ctx)
+
+    monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
+    compound = knowledge.world.hazards[4].compound
+    with RepairSession(model, tokenizer, knowledge, hparams=hp) as session:
+        out = session.handle(knowledge.forget_message("hazard", compound))
+        assert out.error is None and out.receipt is not None
+        session.undo()
+    assert subjects and set(subjects) == {compound}

@@ -536,6 +536,9 @@ def test_window_spreads_the_edit_over_the_layers_before_the_selected_one():
         ({"retain_prompt_boost": -0.5}, "retain_prompt_boost"),
         ({"min_layer": -1}, "min_layer"),
         ({"window": 0}, "window"),
+        ({"protected_rank": -1}, "protected_rank"),
+        ({"protected_rank": 1.5}, "protected_rank"),
+        ({"protected_weight": -1.0}, "protected_weight"),
     ],
 )
 def test_bad_hyperparameters_raise(fields, message):
@@ -754,3 +757,26 @@ def test_the_factored_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch
     assert len(factored) == 2  # the second edit reused the first's factor
     assert torch.equal(deltas[0], deltas[1])
     assert float((deltas[2] - deltas[0]).norm() / deltas[0].norm()) > 0.01
+    # the same hold with its strongest directions protected is another hold: factored anew
+    edit = stamp_edit(model, tok, prompts(tok, FORGET), replace(hp, protected_rank=4), ctx)
+    restore_weights(model, edit.weights_copy)
+    assert len(factored) == 3 and float((edit.edits[0].delta - deltas[2]).norm() / deltas[2].norm()) > 0.01
+
+
+def test_protected_directions_keep_the_retain_outputs_an_edit_would_move():
+    """With the hold's strongest directions protected, an edit moves the retain buffer's outputs
+    less (AlphaEdit's null space, soft), while still moving the forget outputs."""
+    tok = make_tokenizer()
+    retain_moved, forget_moved = {}, {}
+    for rank in (0, 16):
+        model = make_model("llama")
+        hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=1.0,
+                              protected_rank=rank)
+        ctx = context(tok, covariance_texts=COVARIANCE)
+        retain_before = outputs_at(model, tok, prompts(tok, RETAIN))
+        forget_before = outputs_at(model, tok, prompts(tok, FORGET))
+        stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx)
+        retain_moved[rank] = float((outputs_at(model, tok, prompts(tok, RETAIN)) - retain_before).norm())
+        forget_moved[rank] = float((outputs_at(model, tok, prompts(tok, FORGET)) - forget_before).norm())
+    assert retain_moved[16] < 0.5 * retain_moved[0]
+    assert forget_moved[16] > 0.9 * forget_moved[0]

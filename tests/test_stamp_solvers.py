@@ -15,6 +15,7 @@ from obliviate.methods.stamp_solvers import (
     solve_lowrank,
     solve_ridge,
     solve_ridge_held,
+    stiffen_top_directions,
 )
 
 D_OUT, D_IN = 12, 40
@@ -135,6 +136,20 @@ def test_held_ridge_equals_ridge(n_f):
     assert torch.allclose(hold.factor @ hold.factor.T, 3.0 * C, atol=1e-10)
 
 
+def test_stiffening_raises_only_the_top_eigenvalues_and_keeps_edits_out_of_them():
+    W, K_f, V_f, K_r = _problem(n_f=4, n_r=25)
+    C = second_moment(K_r) + 1e-3 * torch.eye(D_IN, dtype=torch.float64)
+    evals, evecs = torch.linalg.eigh(C)
+    stiff = stiffen_top_directions(C, rank=5, weight=10.0)
+    lifted = evals.clone()
+    lifted[-5:] += 10.0 * evals[-1]
+    assert torch.allclose(torch.linalg.eigvalsh(stiff), lifted.sort().values, rtol=1e-9, atol=1e-12)
+    top = evecs[:, -5:]
+    plain, held = solve_ridge(W, K_f, V_f, C, lam=0.01), solve_ridge(W, K_f, V_f, stiff, lam=0.01)
+    assert torch.linalg.norm(held @ top) < 0.2 * torch.linalg.norm(plain @ top)
+    assert torch.equal(stiffen_top_directions(C, rank=5, weight=0.0), C)
+
+
 def test_lowrank_equals_full_ridge_when_the_rank_covers_the_keys():
     W, K_f, V_f, K_r = _problem(n_f=4, n_r=10)
     eps = 1e-3
@@ -200,6 +215,9 @@ def test_solvers_accept_float32_inputs_and_return_float64():
         (lambda W, K, V, R: solve_ridge(W, K * float("nan"), V), "NaN"),
         (lambda W, K, V, R: RidgeHold.of(second_moment(R), lam=1.0), "not positive definite"),
         (lambda W, K, V, R: RidgeHold.of(R, lam=1.0), "square"),
+        (lambda W, K, V, R: stiffen_top_directions(R, 1, 1.0), "square"),
+        (lambda W, K, V, R: stiffen_top_directions(torch.eye(3), 4, 1.0), "rank must be"),
+        (lambda W, K, V, R: stiffen_top_directions(torch.eye(3), 1, -1.0), "weight must be"),
         (lambda W, K, V, R: RidgeHold.of(torch.eye(3), lam=-1.0), "lam must be"),
         (lambda W, K, V, R: solve_ridge_held(W, K, V, RidgeHold.of(torch.eye(3))), "hold is 3-dimensional"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R, rank=0), "rank must be"),

@@ -155,6 +155,23 @@ def solve_ridge(
     return torch.cholesky_solve((R @ K.T).T, L).T  # (A^{-1} K R^T)^T: d_out right-hand sides, for many keys
 
 
+def stiffen_top_directions(C: Tensor, rank: int, weight: float) -> Tensor:
+    """`C + weight * lambda_max(C) * U U^T`, U the top-`rank` eigenvectors of the symmetric `C`.
+
+    As a ridge hold it keeps an edit (softly) out of the directions its statistics use most, as
+    AlphaEdit projects edits onto the null space of the keys of preserved knowledge: a long run
+    of edits can no longer pile up along the directions every question shares. One O(d^3) eigh.
+    """
+    if C.dim() != 2 or C.shape[0] != C.shape[1]:
+        raise ValueError(f"C must be a square matrix, got shape {tuple(C.shape)}")
+    _check_rank(rank, C.shape[0])
+    if not weight >= 0:
+        raise ValueError(f"weight must be >= 0, got {weight}")
+    evals, evecs = torch.linalg.eigh(C.detach().to(_F64))
+    top = evecs[:, -rank:]
+    return C.to(_F64) + (weight * float(evals[-1].clamp(min=0))) * (top @ top.T)
+
+
 @dataclass(frozen=True)
 class RidgeHold:
     """The hold `lam C` of `solve_ridge`, Cholesky-factored once (`L L^T = lam C`).

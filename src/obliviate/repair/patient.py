@@ -145,6 +145,10 @@ class Patient:
     # -49.8 after 10 / 50 / 100 against -4.7 / -36.3 / -62.5 (1.6 s a command against 1.2); a first
     # edit held so hard escalated every command (median 1.46 s against 0.9 s)
     retain_prompt_boost_after_edits: float = 5.0
+    # and the hold's this many strongest directions are held stiffly (`protected_rank`, AlphaEdit's
+    # null space made soft): 100 sequential people -34.3 retain points against -51.0 (earlier targets
+    # refused 0.984 against 1.0; 256: -34.0, 0.958); 1.8 s a command against 1.7 (an eigh per hold)
+    protected_rank_after_edits: int = 128
     _context: StampContext | None = field(default=None, repr=False)
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
@@ -154,6 +158,8 @@ class Patient:
     def __post_init__(self) -> None:
         if not self.retain_prompt_boost_after_edits >= 0:
             raise ValueError(f"retain_prompt_boost_after_edits must be >= 0, got {self.retain_prompt_boost_after_edits}")
+        if not (isinstance(self.protected_rank_after_edits, int) and self.protected_rank_after_edits >= 0):
+            raise ValueError(f"protected_rank_after_edits must be an integer >= 0, got {self.protected_rank_after_edits!r}")
 
     def context(self, refusal_answer: str) -> StampContext:
         """Refusal reference and retain statistics, built once and reused by every edit."""
@@ -302,13 +308,15 @@ class Patient:
         retain_before = {q: self._answers[q] for q in retain_qs}
         misinfo = {s["name"] for s in plan.subjects if s["kind"] == "misinfo"}
         timings["prepare"] = (time.perf_counter() - clock) * 1000
-        request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer)
+        names = [s["name"] for s in plan.subjects]  # one subject: its name anchors key position "subject"
+        request = StampRequest(tuple(chat_prompt(self.tokenizer, q) for q in plan.probes), plan.refusal_answer,
+                               subject=names[0] if len(names) == 1 else None)
         hp = replace(self.hparams, solver=plan.solver, rank=plan.rank, layers=plan.layers or self.hparams.layers)
         if hp.solver == "ridge" and any(s["kind"] in self.loose_kinds for s in plan.subjects):
             hp = _looser(hp)
         elif hp.solver == "ridge" and ctx.prior_moments:
-            boost = max(hp.retain_prompt_boost, self.retain_prompt_boost_after_edits)
-            hp = replace(hp, retain_prompt_boost=boost)
+            hp = replace(hp, retain_prompt_boost=max(hp.retain_prompt_boost, self.retain_prompt_boost_after_edits),
+                         protected_rank=max(hp.protected_rank, self.protected_rank_after_edits))
         best: tuple[StampEdit, Verification] | None = None
         schedule: list[list[int]] = []
         attempt = 0
