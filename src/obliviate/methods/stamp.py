@@ -50,10 +50,10 @@ from obliviate.methods.stamp_solvers import (
     RidgeHold,
     moment_factor,
     solve_exact,
-    stiffen_top_directions,
     solve_lowrank,
     solve_ridge,
     solve_ridge_held,
+    stiffen_top_directions,
 )
 from obliviate.yaml_config import check_fields, read_yaml_mapping
 
