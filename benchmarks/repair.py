@@ -131,7 +131,7 @@ def main() -> None:
     if warm_up.receipt is None:
         raise SystemExit(f"the warm-up forget command failed, so would every other: {warm_up.error}")
     session.undo()
-    held = {q for q, _ in knowledge.retain_questions([], session.patient.retain_prompts, seed=1)}
+    held = {q for q, _ in session.patient.buffer(after_edits=True)}  # both retain buffers
     subjects = ([("person", p.name) for p in world.people[: args.people]]
                 + [("hazard", h.compound) for h in world.hazards[: args.hazards]]
                 + [("misinfo", c.id) for c in world.claims[: args.claims]])

@@ -145,7 +145,7 @@ def test_receipts_report_retain_drift_since_the_first_edit(lab):
         r1 = session.handle(f"Please forget everything you know about {first.name}.").receipt
         baseline = dict(patient._baseline)
         assert len(baseline) == patient.drift_checks
-        assert not {chat_prompt(tokenizer, q) for q in baseline} & set(patient._context.retain_prompts)
+        assert not set(baseline) & {q for q, _ in patient.buffer(after_edits=True)}
         r2 = session.handle(f"Please forget everything you know about {second.name}.").receipt
         assert patient._baseline == baseline  # asked once, before the first edit
         names = (first.name.lower(), second.name.lower())
@@ -413,23 +413,25 @@ def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, ses
 
 def test_retain_prompts_are_held_harder_only_while_earlier_edits_are_in_force(lab, session, monkeypatch):
     """A first edit holds the retain buffer as configured; while it is in force, the next person's
-    edit holds the buffer's prompt keys `retain_prompt_boost_after_edits` times over and protects
-    the hold's `protected_rank_after_edits` strongest directions (a hazard, which starts loose, is
-    not held harder); once it is undone, the hold is the configured one."""
+    edit holds the buffer's prompt keys `retain_prompt_boost_after_edits` times over, protects the
+    hold's `protected_rank_after_edits` strongest directions and holds the larger buffer (a hazard,
+    which starts loose, is not held harder); once it is undone, the hold is the configured one."""
     import obliviate.repair.patient as patient_module
 
     knowledge, world = lab[2], lab[2].world
     boosts, real_edit = [], patient_module.stamp_edit
 
     def recording_edit(model, tokenizer, requests, edit_hp, ctx):
-        boosts.append((edit_hp.retain_prompt_boost, edit_hp.protected_rank))
+        boosts.append((edit_hp.retain_prompt_boost, edit_hp.protected_rank, len(ctx.retain_prompts)))
         return real_edit(model, tokenizer, requests, edit_hp, ctx)
 
     monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
     patient = session.patient
-    configured = (patient.hparams.retain_prompt_boost, patient.hparams.protected_rank)
-    boosted = (patient.retain_prompt_boost_after_edits, patient.protected_rank_after_edits)
-    assert configured[0] != boosted[0] and configured[1] != boosted[1]
+    first_buffer, larger_buffer = patient.buffer(), patient.buffer(after_edits=True)
+    assert set(first_buffer) < set(larger_buffer) and len(larger_buffer) == patient.retain_prompts_after_edits
+    configured = (patient.hparams.retain_prompt_boost, patient.hparams.protected_rank, len(first_buffer))
+    boosted = (patient.retain_prompt_boost_after_edits, patient.protected_rank_after_edits, len(larger_buffer))
+    assert all(c != b for c, b in zip(configured, boosted))
     session.handle(knowledge.forget_message("person", world.people[8].name))
     first, boosts[:] = list(boosts), []
     session.handle(knowledge.forget_message("person", world.people[9].name))
@@ -448,6 +450,8 @@ def test_a_negative_retain_boost_after_edits_is_refused(lab):
         Patient(*lab, retain_prompt_boost_after_edits=-1.0)
     with pytest.raises(ValueError, match="protected_rank_after_edits"):
         Patient(*lab, protected_rank_after_edits=-1)
+    with pytest.raises(ValueError, match="retain_prompts_after_edits"):
+        Patient(*lab, retain_prompts_after_edits=2.5)
 
 
 def test_layer_schedule_widens_down_to_min_layer_first(lab):
