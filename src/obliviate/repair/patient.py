@@ -150,9 +150,9 @@ class Patient:
     # refused 0.984 against 1.0; 256: -34.0, 0.958); 1.8 s a command against 1.7 (an eigh per hold)
     protected_rank_after_edits: int = 128
     # and the retain buffer grows to this many questions (the first buffer and more; ~7% of the lab
-    # questions): 100 sequential people -23.8 retain points against -34.3 to -37.2, a
-    # first edit unchanged (held with 3000 from the first edit, single person commands refused
-    # paraphrases less, 0.946 against 0.982, and took 2.3 s). Its statistics are read when first
+    # questions): 100 sequential people -23.7 retain points against -34.3 to -37.2 (4,000: -21.8 but
+    # earlier targets refused 0.95 against 0.97); held from the first edit on, single person commands
+    # refused paraphrases less (0.946 against 0.982) in 2.3 s. Its statistics are read when first
     # needed, on the weights of that moment (MEMIT's convention, as for every statistic)
     retain_prompts_after_edits: int = 3000
     _contexts: dict[tuple[str, bool], StampContext] = field(default_factory=dict, repr=False)
