@@ -51,6 +51,11 @@ def _check_edit(W: Tensor, K_f: Tensor, V_f: Tensor) -> tuple[Tensor, Tensor, Te
     return _as_f64(W, device), K, V
 
 
+def _check_square(M: Tensor, name: str) -> None:
+    if M.dim() != 2 or M.shape[0] != M.shape[1]:
+        raise ValueError(f"{name} must be a square matrix, got shape {tuple(M.shape)}")
+
+
 def _check_lam(lam: float) -> None:
     if not lam > 0:
         raise ValueError(f"lam must be > 0, got {lam}")
@@ -86,8 +91,7 @@ def moment_factor(G: Tensor, rtol: float = 1e-6) -> Tensor:
     below `rtol * lambda_max` count as zero: a moment from which some keys were subtracted
     keeps the rounding of the activations (~1e-7 relative in float32) along their directions,
     which must not count as retain keys to hold; pass ~10x the activations' machine epsilon."""
-    if G.dim() != 2 or G.shape[0] != G.shape[1]:
-        raise ValueError(f"a key moment must be a square matrix, got shape {tuple(G.shape)}")
+    _check_square(G, "a key moment")
     evals, evecs = torch.linalg.eigh(G.detach().to(_F64))
     keep = evals > rtol * evals[-1].clamp(min=0) if evals[-1] > 0 else torch.zeros_like(evals, dtype=torch.bool)
     return evecs[:, keep] * evals[keep].sqrt()
@@ -162,8 +166,7 @@ def stiffen_top_directions(C: Tensor, rank: int, weight: float) -> Tensor:
     AlphaEdit projects edits onto the null space of the keys of preserved knowledge: a long run
     of edits can no longer pile up along the directions every question shares. One O(d^3) eigh.
     """
-    if C.dim() != 2 or C.shape[0] != C.shape[1]:
-        raise ValueError(f"C must be a square matrix, got shape {tuple(C.shape)}")
+    _check_square(C, "C")
     _check_rank(rank, C.shape[0])
     if not weight >= 0:
         raise ValueError(f"weight must be >= 0, got {weight}")
@@ -187,8 +190,7 @@ class RidgeHold:
     def of(cls, C: Tensor, lam: float = 1.0) -> RidgeHold:
         """Factor `lam C`; `C` (symmetric, d x d) must be positive definite."""
         _check_lam(lam)
-        if C.dim() != 2 or C.shape[0] != C.shape[1]:
-            raise ValueError(f"C must be a square matrix, got shape {tuple(C.shape)}")
+        _check_square(C, "C")
         L, info = torch.linalg.cholesky_ex(lam * C.detach().to(_F64))
         if info != 0:
             raise ValueError("the hold C is not positive definite: add an isotropic floor to C")
@@ -259,8 +261,7 @@ class LowRankCovariance:
         tail), but never below `floor * trace(C) / d`, which keeps the factor invertible when
         `rank` already covers the whole spectrum.
         """
-        if C.dim() != 2 or C.shape[0] != C.shape[1]:
-            raise ValueError(f"C must be a square matrix, got shape {tuple(C.shape)}")
+        _check_square(C, "C")
         d = C.shape[0]
         _check_rank(rank, d)
         evals, evecs = torch.linalg.eigh(C.detach().to(_F64))
