@@ -376,11 +376,11 @@ def test_multi_layer_edit_reads_its_statistics_before_editing():
     model = make_model("llama")
     ctx = context(tok, covariance_texts=COVARIANCE)
     edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx)
-    moved = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1]
+    moved = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1].full
     restore_weights(model, edit.weights_copy)
-    before = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1]
+    before = retain_moments(model, tok, [], [1], hp, replace(ctx, cache=StampCache()))[1].full
     assert float((moved - before).norm() / before.norm()) > 1e-3  # the layer-0 edit moved layer 1's retain keys
-    assert torch.allclose(retain_moments(model, tok, [], [1], hp, ctx)[1], before)  # what the edit cached
+    assert torch.allclose(retain_moments(model, tok, [], [1], hp, ctx)[1].full, before)  # what the edit cached
 
     deltas = {}
     for name, retain in (("with", RETAIN + FORGET[:1]), ("without", RETAIN)):

@@ -10,6 +10,7 @@ from obliviate.methods.stamp_solvers import (
     RidgeHold,
     moment_factor,
     retain_basis,
+    ridge_held_update,
     second_moment,
     solve_exact,
     solve_lowrank,
@@ -132,8 +133,27 @@ def test_held_ridge_equals_ridge(n_f):
     hold = RidgeHold.of(C, lam=3.0)
     dW = solve_ridge_held(W, K_f, V_f, hold)
     assert _rel(dW, solve_ridge(W, K_f, V_f, C, lam=3.0)) < 1e-10
+    assert _rel(ridge_held_update(K_f, V_f - W @ K_f, hold), dW) < 1e-12  # the residual form: the same edit
     assert torch.linalg.matrix_rank(dW) <= n_f
-    assert torch.allclose(hold.factor @ hold.factor.T, 3.0 * C, atol=1e-10)
+    assert torch.allclose(hold.inverse @ (3.0 * C), torch.eye(D_IN, dtype=torch.float64), atol=1e-10)
+
+
+@pytest.mark.parametrize("n_f", [1, 4, 30])
+def test_released_keys_leave_the_hold_for_one_edit(n_f):
+    W, K_f, V_f, K_r = _problem(n_f=n_f, n_r=25)
+    released = 3.0 * K_f[:, :1]  # the first forget key is also in the hold (a retain key), with weight 9
+    C = K_r @ K_r.T + released @ released.T + 1e-3 * torch.eye(D_IN, dtype=torch.float64)
+    hold = RidgeHold.of(C)
+    dW = ridge_held_update(K_f, V_f - W @ K_f, hold, released)
+    assert _rel(dW, solve_ridge(W, K_f, V_f, C - released @ released.T, lam=1.0)) < 1e-9
+    assert torch.linalg.matrix_rank(dW) <= n_f
+
+    def miss(edit):  # how far the first forget key lands from its target
+        return float(torch.linalg.norm((W + edit) @ K_f[:, 0] - V_f[:, 0]))
+
+    held = solve_ridge_held(W, K_f, V_f, hold)
+    assert miss(dW) < 0.5 * miss(held)  # released, it moves to its target; held, it does not
+    assert _rel(ridge_held_update(K_f, V_f - W @ K_f, hold, released[:, :0]), held) < 1e-12
 
 
 def test_stiffening_raises_only_the_top_eigenvalues_and_keeps_edits_out_of_them():
@@ -220,6 +240,10 @@ def test_solvers_accept_float32_inputs_and_return_float64():
         (lambda W, K, V, R: stiffen_top_directions(torch.eye(3), 1, -1.0), "weight must be"),
         (lambda W, K, V, R: RidgeHold.of(torch.eye(3), lam=-1.0), "lam must be"),
         (lambda W, K, V, R: solve_ridge_held(W, K, V, RidgeHold.of(torch.eye(3))), "hold is 3-dimensional"),
+        (lambda W, K, V, R: ridge_held_update(K[:-1], V, RidgeHold.of(torch.eye(D_IN))), "forget keys must be"),
+        (lambda W, K, V, R: ridge_held_update(K, V[:, :1], RidgeHold.of(torch.eye(D_IN))), "residual must be"),
+        (lambda W, K, V, R: ridge_held_update(K, V * float("inf"), RidgeHold.of(torch.eye(D_IN))), "NaN or infinity"),
+        (lambda W, K, V, R: ridge_held_update(K, V, RidgeHold.of(torch.eye(D_IN)), R[:-1]), "released keys must be"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R, rank=0), "rank must be"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R, rank=D_IN + 1), "rank must be"),
         (lambda W, K, V, R: LowRankCovariance.from_keys(R[:-2], 3) and solve_lowrank(

@@ -49,10 +49,10 @@ from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
     RidgeHold,
     moment_factor,
+    ridge_held_update,
     solve_exact,
     solve_lowrank,
     solve_ridge,
-    solve_ridge_held,
     stiffen_top_directions,
 )
 from obliviate.yaml_config import check_fields, read_yaml_mapping
@@ -672,6 +672,26 @@ def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest])
     return hits or None
 
 
+def _retain_keys(
+    model: nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    ctx: StampContext,
+    hp: StampHyperParams,
+    indices: Sequence[int],
+    layers: Sequence[int],
+) -> Iterator[tuple[dict[int, Tensor], list[int]]]:
+    """Batch by batch, per layer, the keys of the retain prompts at `indices` over their key
+    windows, and the columns that are each window's first key (the last prompt token)."""
+    sequences, windows = retain_key_windows(tokenizer, ctx, hp, indices)
+    widths = [end - first for first, end in windows] if windows is not None else [hp.key_tokens] * len(indices)
+    held = [ctx.retain_prompts[i] for i in indices]
+    batches = _iter_activations(model, tokenizer, held, [(layer, "key") for layer in layers], hp.key_tokens,
+                                hp.batch_size, windows, sequences)
+    for start, batch in zip(range(0, len(held), hp.batch_size), batches):
+        chunk = widths[start : start + hp.batch_size]
+        yield {layer: batch[(layer, "key")] for layer in layers}, [sum(chunk[:i]) for i in range(len(chunk))]
+
+
 def retain_window_moments(
     model: nn.Module,
     tokenizer: PreTrainedTokenizerBase,
@@ -683,21 +703,29 @@ def retain_window_moments(
 ) -> dict[int, dict[str, Tensor]]:
     """Per layer, the key moment of the retain prompts at `indices` over their key windows
     ("window") and, with `prompt_only`, at their last prompt token alone ("prompt"): one pass."""
-    sequences, windows = retain_key_windows(tokenizer, ctx, hp, indices)
-    widths = [end - first for first, end in windows] if windows is not None else [hp.key_tokens] * len(indices)
-    held = [ctx.retain_prompts[i] for i in indices]
     moments: dict[int, dict[str, Tensor]] = {layer: {} for layer in layers}
-    batches = _iter_activations(model, tokenizer, held, [(layer, "key") for layer in layers], hp.key_tokens,
-                                hp.batch_size, windows, sequences)
-    for start, batch in zip(range(0, len(held), hp.batch_size), batches):
-        chunk = widths[start : start + hp.batch_size]
-        firsts = [sum(chunk[:i]) for i in range(len(chunk))]  # each window's first key: the last prompt token
-        for layer in layers:
-            K = batch[(layer, "key")]
+    for keys, firsts in _retain_keys(model, tokenizer, ctx, hp, indices, layers):
+        for layer, K in keys.items():
             parts = {"window": K, **({"prompt": K[:, firsts]} if prompt_only else {})}
             for name, part in parts.items():
                 moments[layer][name] = moments[layer][name] + part @ part.T if name in moments[layer] else part @ part.T
     return moments
+
+
+@dataclass
+class RetainMoment:
+    """The retain buffer's key moment as an edit holds it (`retain_moments`).
+
+    `full` holds every buffer key, so it is the same for every request and the hold built on it
+    is factored once per state; `released` (d_in, m) are the keys of the forget prompts that are
+    in the buffer, scaled so that the moment held is `full - released released^T` (a key cannot
+    be both held and forgotten). The ridge solve lets go of them in its n x n system."""
+
+    full: Tensor
+    released: Tensor | None
+
+    def held(self) -> Tensor:
+        return self.full if self.released is None else self.full - self.released @ self.released.T
 
 
 def retain_moments(
@@ -707,14 +735,13 @@ def retain_moments(
     layers: Sequence[int],
     hp: StampHyperParams,
     ctx: StampContext,
-) -> dict[int, Tensor]:
+) -> dict[int, RetainMoment]:
     """Per layer, the retain buffer's key moment as an edit holds it: its keys (at the last prompt
-    token `retain_prompt_boost` times), less those of any forget prompt in the buffer (a key
-    cannot be both held and forgotten).
+    token `retain_prompt_boost` times) and those of any forget prompt in the buffer, released.
 
     Everything is read before any layer is edited: the buffer's moment is a cached statistic of
     the model before the edit, and the edit of a lower layer moves the forget prompts' keys at
-    the layers above (that is its purpose). Read between layer edits, the keys subtracted would
+    the layers above (that is its purpose). Read between layer edits, the keys released would
     not be those the moment holds, and the hold could come out indefinite."""
     cache, boost = ctx.cache, hp.retain_prompt_boost != 1.0 and _holds_answers(hp, ctx)
     retain_id = (_fingerprint([*ctx.retain_prompts, *(ctx.retain_answers or ())]), hp.key_tokens, _holds_answers(hp, ctx))
@@ -723,12 +750,18 @@ def retain_moments(
         {layer: ("retain_moments", cache.model_key(model), layer, *retain_id, boost) for layer in layers},
         lambda todo: retain_window_moments(model, tokenizer, ctx, hp, everything, todo, boost),
     )
+    released: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     overlap = _retain_overlap(ctx.retain_prompts, reqs)
-    less = retain_window_moments(model, tokenizer, ctx, hp, overlap, layers, boost) if overlap else None
+    for keys, firsts in _retain_keys(model, tokenizer, ctx, hp, overlap, layers) if overlap else ():
+        for layer, K in keys.items():  # each key scaled by the root of the weight it is held with
+            scale = torch.ones(K.shape[1], dtype=_F64, device=K.device)
+            scale[firsts] = hp.retain_prompt_boost ** 0.5 if boost else 1.0
+            released[layer].append(K.to(_F64) * scale)
     held = {}
     for layer in layers:
-        parts = {name: m - less[layer][name] if less else m for name, m in moments[layer].items()}
-        held[layer] = parts["window"] + (hp.retain_prompt_boost - 1.0) * parts["prompt"] if boost else parts["window"]
+        full = moments[layer]["window"] + (hp.retain_prompt_boost - 1.0) * moments[layer]["prompt"] if boost \
+            else moments[layer]["window"]
+        held[layer] = RetainMoment(full, torch.cat(released[layer], dim=1) if released[layer] else None)
     return held
 
 
@@ -960,7 +993,7 @@ def stamp_edit(
 class _LayerStats:
     """What the edit of one layer reads about the model before the edit (None: not needed)."""
 
-    retain: Tensor | None  # the retain moment held (`retain_moments`)
+    retain: RetainMoment | None  # the retain moment held (`retain_moments`)
     covariance: Tensor | None  # E[k k^T] over the covariance texts (ridge, lowrank)
     covariance_key: tuple | None  # names it in the cache, for what is derived from it
     refusal: Tensor | None  # the refusal prompts' outputs (refusal targets)
@@ -1037,6 +1070,7 @@ def _edit_layer(
 
     # The retain buffer enters as its key moment sum_k k k^T (d_in x d_in), whatever its size.
     regulariser: Tensor | RidgeHold | LowRankCovariance | None = None  # None: plain ridge (C = I)
+    released = None  # keys the ridge hold lets go of for this edit (forget prompts in the retain buffer)
     C = stats.covariance
     if hp.solver == "lowrank" and C is not None:
         rank = min(hp.rank, W.shape[1])
@@ -1049,13 +1083,16 @@ def _edit_layer(
         def floored() -> Tensor:  # C + floor I
             return C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
 
-        # the hold: lam C + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys); C = I without statistics
+        # the hold: lam C + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys); C = I without
+        # statistics. It holds the whole retain buffer, so it is the same for every request in one state.
         if C is not None:
             hold = hp.lam * cache.get(stats.covariance_key + ("floored", hp.cov_floor), floored).to(W.device)
         else:
             hold = hp.lam * torch.eye(W.shape[1], dtype=_F64, device=W.device)
         if hp.retain_weight and retain is not None:
-            hold = hold + hp.retain_weight * retain.to(W.device)
+            hold = hold + hp.retain_weight * retain.full.to(W.device)
+            if retain.released is not None:
+                released = hp.retain_weight**0.5 * retain.released.to(W.device)
         if layer in ctx.prior_moments:
             hold = hold + ctx.prior_moments[layer].to(device=W.device, dtype=_F64)
         protect = min(hp.protected_rank, W.shape[1])
@@ -1063,11 +1100,12 @@ def _edit_layer(
         def stiff() -> Tensor:
             return stiffen_top_directions(hold, protect, hp.protected_weight) if protect else hold
 
-        if K_f.shape[1] <= W.shape[1] // 2:  # few keys: factor the hold once, solve by push-through
+        n_solve = K_f.shape[1] + (0 if released is None else released.shape[1])
+        if n_solve <= W.shape[1] // 2:  # few keys: invert the hold once per state, solve by push-through
             tag = (_content_tag(hold), protect, hp.protected_weight if protect else None)
             regulariser = cache.recent(("ridge_hold", layer), tag, lambda: RidgeHold.of(stiff()))
         else:
-            regulariser = stiff()
+            regulariser = stiff() if released is None else stiff() - released @ released.T
     clock = _tick(timings, "stats", clock)
 
     if hp.target == "vstar":
@@ -1088,17 +1126,18 @@ def _edit_layer(
     else:
         subspace = hp.subspace_dim if hp.target == "refusal_subspace" else 0
         shift = refusal_targets(V_out, stats.refusal, subspace) - V_out
-    V_f = W @ K_f + share * shift.to(W.device)
+    residual = share * shift.to(W.device)
+    V_f = W @ K_f + residual
     clock = _tick(timings, "targets", clock)
 
     if hp.solver == "exact":
         # a retain direction weaker than the activations' rounding is no key to hold
         rtol = 10 * torch.finfo(module.weight.dtype).eps
-        dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain, rtol))
+        dW = solve_exact(W, K_f, V_f, None if retain is None else moment_factor(retain.held(), rtol))
     elif isinstance(regulariser, LowRankCovariance):
         dW = solve_lowrank(W, K_f, V_f, regulariser, hp.lam)
     elif isinstance(regulariser, RidgeHold):
-        dW = solve_ridge_held(W, K_f, V_f, regulariser)
+        dW = ridge_held_update(K_f, residual, regulariser, released)
     elif regulariser is None:  # lowrank without covariance statistics
         dW = solve_ridge(W, K_f, V_f, None, hp.lam)
     else:  # many keys: one factorisation of hold + K K^T is cheaper than the push-through
@@ -1115,7 +1154,7 @@ def _edit_layer(
     miss = torch.linalg.norm(W_new @ K_f - V_f) / torch.linalg.norm(W @ K_f - V_f).clamp(min=1e-30)
     drift = None
     if retain is not None:  # ||dW K_r|| / ||W K_r||, from the moment: ||A K_r||^2 = tr(A K_r K_r^T A^T)
-        R = retain.to(W.device)
+        R = retain.held().to(W.device)
         drift = float(((dW @ R) * dW).sum().clamp(min=0).sqrt() / ((W @ R) * W).sum().clamp(min=1e-60).sqrt())
     return LayerEdit(
         layer=layer,

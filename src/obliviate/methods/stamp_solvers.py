@@ -7,7 +7,9 @@ solvers below trade exactness against robustness and speed:
 - `solve_exact`: minimum-norm pseudoinverse edit in the null space of the retain keys
   (retain outputs fixed exactly, forget targets met exactly when feasible);
 - `solve_ridge`: MEMIT's covariance-regularised least squares, a d_in x d_in solve;
-  `solve_ridge_held` the same on a hold factored once (`RidgeHold`), for repeated edits;
+  `solve_ridge_held` the same on a hold inverted once (`RidgeHold`), for repeated edits
+  (`ridge_held_update`: from the residual `V_f - W K_f` a caller already has, and with keys
+  the hold lets go of for one edit);
 - `solve_lowrank`: the same least squares with the covariance replaced by a cached rank-r
   eigen-factorisation, solved with the push-through/Woodbury identity as an n x n system.
 
@@ -177,47 +179,77 @@ def stiffen_top_directions(C: Tensor, rank: int, weight: float) -> Tensor:
 
 @dataclass(frozen=True)
 class RidgeHold:
-    """The hold `lam C` of `solve_ridge`, Cholesky-factored once (`L L^T = lam C`).
+    """The hold `lam C` of `solve_ridge`, inverted once (`inverse = (lam C)^{-1}`).
 
     Every edit against the same hold (the same retain statistics and edits in force) then
-    solves by the push-through identity in O(d^2 n + n^3) (`solve_ridge_held`) instead of
-    factoring a fresh d x d matrix; building it costs one O(d^3 / 3) Cholesky.
+    solves by the push-through identity in O(d^2 n + n^3) (`ridge_held_update`) instead of
+    factoring a fresh d x d matrix; building it costs a Cholesky and its inverse, O(d^3).
+    The explicit inverse turns the solve's d^2 n work into one matrix product, which runs
+    faster than two triangular solves; a hold's condition number (~1e5 on the lab model, with
+    its covariance floor) leaves it accurate to ~1e-11 in float64.
     """
 
-    factor: Tensor
+    inverse: Tensor
 
     @classmethod
     def of(cls, C: Tensor, lam: float = 1.0) -> RidgeHold:
-        """Factor `lam C`; `C` (symmetric, d x d) must be positive definite."""
+        """Invert `lam C`; `C` (symmetric, d x d) must be positive definite."""
         _check_lam(lam)
         _check_square(C, "C")
         L, info = torch.linalg.cholesky_ex(lam * C.detach().to(_F64))
         if info != 0:
             raise ValueError("the hold C is not positive definite: add an isotropic floor to C")
-        return cls(L)
+        return cls(torch.cholesky_inverse(L))
 
     @property
     def dim(self) -> int:
-        return self.factor.shape[0]
+        return self.inverse.shape[0]
 
 
 def solve_ridge_held(W: Tensor, K_f: Tensor, V_f: Tensor, hold: RidgeHold) -> Tensor:
-    """`solve_ridge(W, K_f, V_f, C, lam)` for `hold = RidgeHold.of(C, lam)`, without a d x d factorisation.
-
-    With `lam C = L L^T` and `Y = L^{-1} K_f`, the push-through identity
-    `K^T (L L^T + K K^T)^{-1} = (I_n + Y^T Y)^{-1} Y^T L^{-1}` gives
-    `dW = R (I_n + Y^T Y)^{-1} Y^T L^{-1}`: two triangular solves (n and d_out right-hand
-    sides) and an n x n Cholesky. Rank <= n, like every solver here.
-    """
+    """`solve_ridge(W, K_f, V_f, C, lam)` for `hold = RidgeHold.of(C, lam)`, without a d x d factorisation."""
     W, K, V = _check_edit(W, K_f, V_f)
     if hold.dim != W.shape[1]:
         raise ValueError(f"the hold is {hold.dim}-dimensional but W takes {W.shape[1]}-dim keys")
-    L = hold.factor.to(W.device)
-    Y = torch.linalg.solve_triangular(L, K, upper=False)
-    G = Y.T @ Y
-    G.diagonal().add_(1.0)
-    T = torch.cholesky_solve((V - W @ K).T, torch.linalg.cholesky(G)).T @ Y.T  # R G^{-1} Y^T
-    return torch.linalg.solve_triangular(L, T, upper=False, left=False)  # T L^{-1}
+    return ridge_held_update(K, V - W @ K, hold)
+
+
+def ridge_held_update(K_f: Tensor, R: Tensor, hold: RidgeHold, released: Tensor | None = None) -> Tensor:
+    """`solve_ridge_held`'s edit from the residual `R = V_f - W K_f` (d_out, n) itself, on the
+    hold less `released released^T`.
+
+    A caller that built its targets as `W K_f + R` (STAMP) passes `R` and skips a d_out x d_in x n
+    product. `released` (d_in, m) are keys the hold lets go of for this edit (STAMP: forget
+    prompts that are also in the retain buffer, whose keys cannot be both held and forgotten):
+    the hold's inverse stays the one for every edit, and the m keys join the n x n system.
+    With `M = hold^{-1}`, `U = [K_f, released]` and `D = diag(I_n, -I_m)`, Woodbury gives
+    `K_f^T (hold - released released^T + K_f K_f^T)^{-1} = [(D + U^T M U)^{-1}]_{:n} (M U)^T`,
+    so `dW = [R, 0] (D + U^T M U)^{-1} (M U)^T`: one d x d x (n + m) product and an
+    (n + m) x (n + m) solve (a Cholesky when nothing is released), rank <= n.
+    """
+    if K_f.dim() != 2 or K_f.shape[0] != hold.dim or K_f.shape[1] == 0:
+        raise ValueError(f"forget keys must be (d_in={hold.dim}, n >= 1), got shape {tuple(K_f.shape)}")
+    if R.dim() != 2 or R.shape[1] != K_f.shape[1]:
+        raise ValueError(f"the residual must be (d_out, n={K_f.shape[1]}), got shape {tuple(R.shape)}")
+    if released is not None and (released.dim() != 2 or released.shape[0] != hold.dim):
+        raise ValueError(f"released keys must be (d_in={hold.dim}, m), got shape {tuple(released.shape)}")
+    M = hold.inverse
+    U = _as_f64(K_f, M.device)
+    R = _as_f64(R, M.device)
+    n = U.shape[1]
+    if released is not None and released.shape[1]:
+        U = torch.cat([U, _as_f64(released, M.device)], dim=1)
+    Z = M @ U  # hold^{-1} U
+    B = U.T @ Z
+    if not (torch.isfinite(B).all() and torch.isfinite(R).all()):  # B is small; a NaN or inf in U reaches it
+        raise ValueError("forget keys, released keys or residual contain NaN or infinity")
+    B.diagonal()[:n].add_(1.0)
+    if U.shape[1] == n:
+        S = torch.cholesky_solve(R.T, torch.linalg.cholesky(B)).T  # R (I + K^T M K)^{-1}
+    else:
+        B.diagonal()[n:].sub_(1.0)
+        S = torch.linalg.solve(B, torch.cat([R, R.new_zeros(R.shape[0], U.shape[1] - n)], dim=1).T).T
+    return S @ Z.T
 
 
 @dataclass(frozen=True)
