@@ -439,11 +439,13 @@ def test_retain_prompt_boost_holds_where_retain_answers_start():
     assert torch.equal(deltas[8.0, True], deltas[1.0, True])
 
 
-def test_a_forget_prompt_among_retain_answers_is_not_held():
-    """The forget prompts leave the buffer also when retain keys come from whole answers."""
+@pytest.mark.parametrize("protected_rank", [0, 4])
+def test_a_forget_prompt_among_retain_answers_is_not_held(protected_rank):
+    """The forget prompts leave the buffer also when retain keys come from whole answers, and
+    before a stiffened hold picks its directions (their keys are no direction to protect)."""
     tok = make_tokenizer()
     hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", lam=1.0, retain_weight=100.0,
-                          key_position="answer")
+                          key_position="answer", protected_rank=protected_rank)
     deltas = []
     held = prompts(tok, FORGET[:1])[0] + " "
     for retain, answers in ((prompts(tok, RETAIN + FORGET[:1]), RETAIN_ANSWERS + ["two plus two"]),

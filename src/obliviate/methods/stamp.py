@@ -1084,7 +1084,8 @@ def _edit_layer(
             return C + hp.cov_floor * float(C.trace()) / C.shape[0] * torch.eye(C.shape[0], dtype=_F64, device=C.device)
 
         # the hold: lam C + retain_weight K_r K_r^T + sum K_p K_p^T (earlier edits' keys); C = I without
-        # statistics. It holds the whole retain buffer, so it is the same for every request in one state.
+        # statistics. It holds the whole retain buffer, so it is the same for every request in one state
+        # (unless it is stiffened: then it lets go of the forget prompts before its directions are found).
         if C is not None:
             hold = hp.lam * cache.get(stats.covariance_key + ("floored", hp.cov_floor), floored).to(W.device)
         else:
@@ -1096,6 +1097,8 @@ def _edit_layer(
         if layer in ctx.prior_moments:
             hold = hold + ctx.prior_moments[layer].to(device=W.device, dtype=_F64)
         protect = min(hp.protected_rank, W.shape[1])
+        if protect and released is not None:  # the stiff directions must be those of the hold this edit keeps
+            hold, released = hold - released @ released.T, None
 
         def stiff() -> Tensor:
             return stiffen_top_directions(hold, protect, hp.protected_weight) if protect else hold
