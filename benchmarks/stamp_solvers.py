@@ -6,9 +6,12 @@ Per shape (d_out x d_in) and number of forget keys n it prints the best-of-`repe
 in ms of each solver and the low-rank / full-ridge ratio, all measured in the same run:
 - exact: pseudoinverse with 128 retain keys held fixed (their SVD is redone per call);
 - ridge: MEMIT covariance least squares, one d_in x d_in Cholesky per call;
+- held: the same least squares on the hold inverted once (`RidgeHold`), a push-through per call
+  from the residual (`ridge_held_update`, as STAMP calls it);
 - lowrank r=64/128: ridge on a cached rank-r factor of the covariance (n x n solve per call);
 - cached full: the same with r = d_in (exact ridge, factor cached; skipped for Llama-8B).
-The one-off factorisation times are printed per shape. Retain keys have a decaying spectrum.
+The one-off factorisation and inversion times are printed per shape; n = 225 is a lab person
+command's key count per layer. Retain keys have a decaying spectrum.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import torch
 
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
+    RidgeHold,
+    ridge_held_update,
     second_moment,
     solve_exact,
     solve_lowrank,
@@ -28,7 +33,7 @@ from obliviate.methods.stamp_solvers import (
 )
 
 SHAPES = {"lab 4L/256": (256, 688), "Qwen2-0.5B": (896, 4864), "Llama-3-8B": (4096, 14336)}
-N_FORGET = (1, 8, 24, 64)
+N_FORGET = (1, 8, 24, 64, 225)
 RANKS = (64, 128)
 N_RETAIN = 128
 LAM = 100.0
@@ -78,11 +83,15 @@ def bench_shape(name: str, d_out: int, d_in: int, repeats: int, full_forms: bool
     else:  # no d x d matrix at all: thin SVD of the keys per rank
         factors = {r: LowRankCovariance.from_keys(keys, r, floor=FLOOR) for r in RANKS}
     t_factor = time.perf_counter() - start
+    start = time.perf_counter()
+    hold = RidgeHold.of(C, LAM) if full_forms else None
+    t_hold = time.perf_counter() - start
     print(f"\n{name}: W {d_out}x{d_in}, float64, {torch.get_num_threads()} threads; one-off: covariance "
-          f"of {n_cov} keys {1000 * t_cov:.0f} ms, factorisation {1000 * t_factor:.0f} ms", flush=True)
-    header = ["n", "exact"] + (["ridge"] if full_forms else []) + [f"lowrank{r}" for r in RANKS]
+          f"of {n_cov} keys {1000 * t_cov:.0f} ms, factorisation {1000 * t_factor:.0f} ms"
+          + (f", hold inversion {1000 * t_hold:.0f} ms" if full_forms else ""), flush=True)
+    header = ["n", "exact"] + (["ridge", "held"] if full_forms else []) + [f"lowrank{r}" for r in RANKS]
     header += ["cached full"] if full_forms else []
-    header += [f"lr{RANKS[0]}/ridge"] if full_forms else []
+    header += [f"lr{RANKS[0]}/ridge", "held/ridge"] if full_forms else []
     print("  " + " | ".join(f"{h:>12}" for h in header), flush=True)
     for n in N_FORGET:
         K_f = torch.randn(d_in, n, generator=g, dtype=torch.float64) * 0.05
@@ -90,12 +99,14 @@ def bench_shape(name: str, d_out: int, d_in: int, repeats: int, full_forms: bool
         row = [float(n), best_ms(lambda: solve_exact(W, K_f, V_f, K_r), repeats)]
         if full_forms:
             row.append(best_ms(lambda: solve_ridge(W, K_f, V_f, C, LAM), repeats))
+            row.append(best_ms(lambda: ridge_held_update(K_f, V_f - W @ K_f, hold), repeats))
         for r in RANKS:
             row.append(best_ms(lambda: solve_lowrank(W, K_f, V_f, factors[r], LAM), repeats))
         if full_forms:
             row.append(best_ms(lambda: solve_lowrank(W, K_f, V_f, factors[d_in], LAM), repeats))
             row.append(row[header.index(f"lowrank{RANKS[0]}")] / row[header.index("ridge")])
-        cells = [f"{int(row[0]):>12d}"] + [f"{v:>12.3f}" if h.startswith("lr") else f"{v:>12.1f}"
+            row.append(row[header.index("held")] / row[header.index("ridge")])
+        cells = [f"{int(row[0]):>12d}"] + [f"{v:>12.3f}" if "/" in h else f"{v:>12.1f}"
                                            for h, v in zip(header[1:], row[1:])]
         print("  " + " | ".join(cells), flush=True)
 
