@@ -737,8 +737,9 @@ def test_stamp_cache_recent_keeps_the_last_tags_in_memory(tmp_path: Path):
 
 
 def test_the_factored_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch):
-    """Edits against the same statistics factor their hold once; a change of the edits in force
-    (prior moments) factors it again."""
+    """Edits against the same statistics factor their hold once, also an edit of other prompts
+    some of which are in the retain buffer (they are released in the solve, not in the hold); a
+    change of the edits in force (prior moments) factors it again."""
     import obliviate.methods.stamp as stamp
     from obliviate.methods.stamp_solvers import RidgeHold
 
@@ -750,19 +751,20 @@ def test_the_factored_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch
     model = make_model("llama")
     ctx = context(tok, covariance_texts=COVARIANCE)
     deltas = []
-    for remember in (False, False, True):
+    for forget, remember in ((FORGET, False), (FORGET, False), (RETAIN[:2] + FORGET, False), (FORGET, True)):
         if remember:
             ctx.prior_moments = {LAYER: torch.eye(deltas[0].shape[1], dtype=torch.float64)}
-        edit = stamp_edit(model, tok, prompts(tok, FORGET), hp, ctx)
+        edit = stamp_edit(model, tok, prompts(tok, forget), hp, ctx)
         restore_weights(model, edit.weights_copy)
         deltas.append(edit.edits[0].delta)
-    assert len(factored) == 2  # the second edit reused the first's factor
+        assert len(factored) == (2 if remember else 1)  # the second and third edits reused the first's factor
     assert torch.equal(deltas[0], deltas[1])
-    assert float((deltas[2] - deltas[0]).norm() / deltas[0].norm()) > 0.01
+    assert float((deltas[2] - deltas[0]).norm() / deltas[0].norm()) > 0.01  # two prompts more, released
+    assert float((deltas[3] - deltas[0]).norm() / deltas[0].norm()) > 0.01
     # the same hold with its strongest directions protected is another hold: factored anew
     edit = stamp_edit(model, tok, prompts(tok, FORGET), replace(hp, protected_rank=4), ctx)
     restore_weights(model, edit.weights_copy)
-    assert len(factored) == 3 and float((edit.edits[0].delta - deltas[2]).norm() / deltas[2].norm()) > 0.01
+    assert len(factored) == 3 and float((edit.edits[0].delta - deltas[3]).norm() / deltas[3].norm()) > 0.01
 
 
 def test_protected_directions_keep_the_retain_outputs_an_edit_would_move():

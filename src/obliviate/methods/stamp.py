@@ -717,7 +717,7 @@ class RetainMoment:
     """The retain buffer's key moment as an edit holds it (`retain_moments`).
 
     `full` holds every buffer key, so it is the same for every request and the hold built on it
-    is factored once per state; `released` (d_in, m) are the keys of the forget prompts that are
+    is inverted once per state; `released` (d_in, m) are the keys of the forget prompts that are
     in the buffer, scaled so that the moment held is `full - released released^T` (a key cannot
     be both held and forgotten). The ridge solve lets go of them in its n x n system."""
 
