@@ -736,7 +736,7 @@ def test_stamp_cache_recent_keeps_the_last_tags_in_memory(tmp_path: Path):
     assert calls == [1, 2, 3, 4, 5] and not any(tmp_path.iterdir())  # never on disk
 
 
-def test_the_factored_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch):
+def test_the_inverted_hold_is_reused_only_while_the_hold_is_the_same(monkeypatch):
     """Edits against the same statistics factor their hold once, also an edit of other prompts
     some of which are in the retain buffer (they are released in the solve, not in the hold); a
     change of the edits in force (prior moments) factors it again."""

@@ -73,7 +73,7 @@ class StampHyperParams:
       cosine separation between forget and refusal activations among `layer_candidates`
       (`None` = all layers), measured at `selection_site` (layer output or down-proj output).
     - `solver`: "exact" (pseudoinverse with retain keys held fixed), "ridge" (MEMIT covariance
-      least squares, `lam`; with fewer keys than half the layer's width, the hold is factored
+      least squares, `lam`; with fewer keys than half the layer's width, the hold is inverted
       once per state of the statistics and edits in force and each solve is a push-through),
       "lowrank" (ridge on a cached rank-`rank` factorisation).
     - `retain_weight`: (ridge) each retain key (the context's retain prompts, at their key
@@ -269,7 +269,7 @@ class StampCache:
         return {layer: self._store[key] for layer, key in keys.items()}
 
     def recent(self, key: tuple, tag: Any, compute: Callable[[], Any], keep: int = 2) -> Any:
-        """In memory only, for statistics that change with the edits in force (a factored hold):
+        """In memory only, for statistics that change with the edits in force (an inverted hold):
         the value `compute` gave for `tag` under `key`, kept for the last `keep` tags."""
         entries = self._recent.setdefault(key, [])
         for i, (seen, value) in enumerate(entries):
