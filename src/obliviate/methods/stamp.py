@@ -20,7 +20,7 @@ import dataclasses
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -692,23 +692,18 @@ def _retain_keys(
         yield {layer: batch[(layer, "key")] for layer in layers}, [sum(chunk[:i]) for i in range(len(chunk))]
 
 
-def retain_window_moments(
-    model: nn.Module,
-    tokenizer: PreTrainedTokenizerBase,
-    ctx: StampContext,
-    hp: StampHyperParams,
-    indices: Sequence[int],
-    layers: Sequence[int],
-    prompt_only: bool,
+def _window_moments(
+    batches: Iterable[tuple[dict[int, Tensor], list[int]]], prompt_only: bool
 ) -> dict[int, dict[str, Tensor]]:
-    """Per layer, the key moment of the retain prompts at `indices` over their key windows
-    ("window") and, with `prompt_only`, at their last prompt token alone ("prompt"): one pass."""
-    moments: dict[int, dict[str, Tensor]] = {layer: {} for layer in layers}
-    for keys, firsts in _retain_keys(model, tokenizer, ctx, hp, indices, layers):
+    """Per layer, the key moment of `_retain_keys`' batches over the key windows ("window") and,
+    with `prompt_only`, at the last prompt tokens alone ("prompt")."""
+    moments: dict[int, dict[str, Tensor]] = {}
+    for keys, firsts in batches:
         for layer, K in keys.items():
             parts = {"window": K, **({"prompt": K[:, firsts]} if prompt_only else {})}
             for name, part in parts.items():
-                moments[layer][name] = moments[layer][name] + part @ part.T if name in moments[layer] else part @ part.T
+                so_far = moments.setdefault(layer, {})
+                so_far[name] = so_far[name] + part @ part.T if name in so_far else part @ part.T
     return moments
 
 
@@ -748,7 +743,7 @@ def retain_moments(
     everything = range(len(ctx.retain_prompts))
     moments = cache.get_layers(
         {layer: ("retain_moments", cache.model_key(model), layer, *retain_id, boost) for layer in layers},
-        lambda todo: retain_window_moments(model, tokenizer, ctx, hp, everything, todo, boost),
+        lambda todo: _window_moments(_retain_keys(model, tokenizer, ctx, hp, everything, todo), boost),
     )
     released: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     overlap = _retain_overlap(ctx.retain_prompts, reqs)
@@ -1097,18 +1092,19 @@ def _edit_layer(
         if layer in ctx.prior_moments:
             hold = hold + ctx.prior_moments[layer].to(device=W.device, dtype=_F64)
         protect = min(hp.protected_rank, W.shape[1])
-        if protect and released is not None:  # the stiff directions must be those of the hold this edit keeps
-            hold, released = hold - released @ released.T, None
+        # few keys: invert the hold once per state, solve by push-through (released keys join the keys)
+        pushed = K_f.shape[1] + (0 if released is None or protect else released.shape[1]) <= W.shape[1] // 2
+        if released is not None and (protect or not pushed):  # the hold lets go of them itself (stiffened:
+            hold, released = hold - released @ released.T, None  # before its directions are found)
 
         def stiff() -> Tensor:
             return stiffen_top_directions(hold, protect, hp.protected_weight) if protect else hold
 
-        n_solve = K_f.shape[1] + (0 if released is None else released.shape[1])
-        if n_solve <= W.shape[1] // 2:  # few keys: invert the hold once per state, solve by push-through
+        if pushed:
             tag = (_content_tag(hold), protect, hp.protected_weight if protect else None)
             regulariser = cache.recent(("ridge_hold", layer), tag, lambda: RidgeHold.of(stiff()))
         else:
-            regulariser = stiff() if released is None else stiff() - released @ released.T
+            regulariser = stiff()
     clock = _tick(timings, "stats", clock)
 
     if hp.target == "vstar":
