@@ -191,7 +191,8 @@ def main() -> None:
                                                         world.questions("person", "train", subject=p.name, lang="en")][:500], "person")
                 print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points), "
                       f"earlier targets still refused {forgot:.3f}, the patient's drift check "
-                      f"{outcome.receipt.retain_changed_since_start if outcome.receipt else None}, "
+                      f"{outcome.receipt.retain_changed_since_start if outcome.receipt else None} (refusal pressure "
+                      f"{outcome.receipt.refusal_pressure_since_start if outcome.receipt else None} nats), "
                       f"{time.perf_counter() - start:.0f}s", flush=True)
     if args.json:
         with open(args.json, "w") as handle:

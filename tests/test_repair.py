@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, generate, greedy_match
+from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, generate, greedy_check, greedy_match
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
@@ -153,19 +153,39 @@ def test_receipts_report_retain_drift_since_the_first_edit(lab):
         now = ask(model, tokenizer, kept, max_new_tokens=patient.answer_tokens)
         expected = round(sum(a != baseline[q] for q, a in zip(kept, now)) / len(kept), 4)
         assert r1.retain_changed_since_start is not None and r2.retain_changed_since_start == expected
+        # the refusal pressure: how much likelier the kept drift questions' answers now start with the
+        # refusal's first token, read here from plain forward passes, now and after undoing both edits
+        watch, opening_before = patient._baseline_pressure
+        assert watch == tokenizer(knowledge.refusal_answer, add_special_tokens=False)["input_ids"][0]
+        read = [q for q in kept if q in opening_before]
+        assert read and r2.refusal_pressure_since_start is not None
+        now_opening = _opening_logprobs(model, tokenizer, read, watch)
         # damage no single edit's check would see shows at once
         weight = model.get_submodule("model.layers.0.mlp.down_proj").weight
         saved = weight.detach().clone()
         with torch.no_grad():
             weight.mul_(-1.0)
         try:
-            assert patient.drift_since_start() > 0.5
+            assert patient.drift_since_start()[0] > 0.5
         finally:
             with torch.no_grad():
                 weight.copy_(saved)
         session.undo()
         session.undo()
-        assert patient.drift_since_start() == 0.0  # every edit undone: the first state, bitwise
+        assert patient.drift_since_start() == (0.0, 0.0)  # every edit undone: the first state, bitwise
+        rises = now_opening - _opening_logprobs(model, tokenizer, read, watch)
+        assert r2.refusal_pressure_since_start == pytest.approx(float(rises.mean()), abs=1e-3)
+        assert r2.refusal_pressure_since_start > 0  # two people forgotten: unrelated questions lean toward refusing
+
+
+def _opening_logprobs(model, tokenizer, questions: list[str], token: int) -> torch.Tensor:
+    """log p(first answer token = `token`) for each question, one unpadded forward pass each."""
+    values = []
+    with torch.no_grad():
+        for q in questions:
+            ids = torch.tensor([tokenizer(chat_prompt(tokenizer, q), add_special_tokens=False)["input_ids"]])
+            values.append(torch.log_softmax(model(input_ids=ids).logits[0, -1].double(), dim=-1)[token])
+    return torch.stack(values)
 
 
 def test_closing_a_session_removes_only_a_ledger_it_made(lab, tmp_path):
@@ -491,6 +511,13 @@ def test_length_batches_keep_each_answer_with_its_question(lab):
     expected = [g == a for g, a in zip(guesses, alone)]
     assert any(expected) and not all(expected)
     assert greedy_match(model, tokenizer, prompts, guesses, batch_size=3) == expected
+    # the first answer token's log-probabilities come from each question's own last prompt position
+    hits, opening = greedy_check(model, tokenizer, prompts, guesses, batch_size=3)
+    assert hits == expected and opening.shape == (len(prompts), model.config.vocab_size)
+    for row, p in zip(opening, prompts):
+        with torch.no_grad():
+            alone_logits = model(input_ids=torch.tensor([tokenizer(p, add_special_tokens=False)["input_ids"]])).logits[0, -1]
+        assert torch.allclose(row, torch.log_softmax(alone_logits.float(), dim=-1), atol=1e-4)
 
 
 def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch):
@@ -505,7 +532,7 @@ def test_ask_expecting_answers_as_ask_does_whatever_the_guesses(lab, monkeypatch
     for guesses in (right, wrong, too_long, [None] * 9):
         assert ask_expecting(model, tokenizer, questions, guesses, max_new_tokens=12) == truth
         before = [g if g is not None else truth[-1] for g in guesses]  # answers_changed compares with every one
-        assert answers_changed(model, tokenizer, questions, before, max_new_tokens=12) == [b != t for b, t in zip(before, truth)]
+        assert answers_changed(model, tokenizer, questions, before, max_new_tokens=12)[0] == [b != t for b, t in zip(before, truth)]
     decoded = []
     monkeypatch.setattr("obliviate.chat.generate", lambda m, t, prompts, *a, **kw: decoded.extend(prompts) or ["?"] * len(prompts))
     assert ask_expecting(model, tokenizer, questions[:8], right[:8], max_new_tokens=12) == truth[:8]

@@ -139,22 +139,29 @@ def answers_changed(
     questions: Sequence[str],
     before: Sequence[str],
     max_new_tokens: int = 32,
-) -> list[bool]:
+    watch: int | None = None,
+) -> tuple[list[bool], list[float | None]]:
     """Whether `ask` would now answer each question otherwise than `before`: one teacher-forced
-    pass (`greedy_match`) for the answers it can check, decoding for the rest only."""
+    pass (`greedy_check`) for the answers it can check, decoding for the rest only. With `watch`
+    (a token id), also the log-probability that each answer now starts with that token, read in
+    the same pass (None for the answers decoded instead, and without `watch`)."""
     if len(questions) != len(before):
         raise ValueError(f"{len(questions)} questions but {len(before)} answers")
     checkable = [i for i, answer in enumerate(before) if _checkable(tokenizer, answer, max_new_tokens)]
     changed: dict[int, bool] = {}
+    watched: list[float | None] = [None] * len(questions)
     if checkable:
-        hits = greedy_match(model, tokenizer, [chat_prompt(tokenizer, questions[i]) for i in checkable],
-                            [before[i] for i in checkable])
+        hits, first = greedy_check(model, tokenizer, [chat_prompt(tokenizer, questions[i]) for i in checkable],
+                                   [before[i] for i in checkable])
         changed.update((i, not hit) for i, hit in zip(checkable, hits))
+        if watch is not None:
+            for i, value in zip(checkable, first[:, watch].tolist()):
+                watched[i] = value
     rest = [i for i in range(len(questions)) if i not in changed]
     if rest:
         now = ask(model, tokenizer, [questions[i] for i in rest], max_new_tokens=max_new_tokens)
         changed.update((i, answer != before[i]) for i, answer in zip(rest, now))
-    return [changed[i] for i in range(len(questions))]
+    return [changed[i] for i in range(len(questions))], watched
 
 
 @torch.no_grad()
@@ -197,7 +204,6 @@ def answer_logits(model: PreTrainedModel, labels: torch.Tensor, **inputs: torch.
     return logits, labels[:, start:]
 
 
-@torch.no_grad()
 def greedy_match(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -205,7 +211,20 @@ def greedy_match(
     answers: Sequence[str],
     batch_size: int = 32,
 ) -> list[bool]:
-    """Whether greedy decoding would produce exactly `answer` then EOS, in one teacher-forced pass.
+    """Whether greedy decoding would produce exactly `answer` then EOS (`greedy_check`)."""
+    return greedy_check(model, tokenizer, prompts, answers, batch_size)[0]
+
+
+@torch.no_grad()
+def greedy_check(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    batch_size: int = 32,
+) -> tuple[list[bool], torch.Tensor]:
+    """Whether greedy decoding would produce exactly `answer` then EOS, and the log-probabilities
+    (n, vocab) of each answer's first token, in one teacher-forced pass.
 
     Equivalent to decoding and comparing strings, at the cost of a single forward pass (the LM
     head only from the first answer position on). Pairs are batched by length, so a batch pads
@@ -217,6 +236,7 @@ def greedy_match(
     pairs = [encode_pair(tokenizer, p, a) for p, a in zip(prompts, answers)]
     order = sorted(range(len(pairs)), key=lambda i: len(pairs[i][0]))
     result: list[bool] = [False] * len(pairs)
+    first: list[torch.Tensor | None] = [None] * len(pairs)
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         ids = pad_batch([pairs[i][0] for i in rows], pad_id).to(_device(model))
@@ -225,6 +245,8 @@ def greedy_match(
         logits, labels = answer_logits(model, labels, input_ids=ids, attention_mask=attention)
         predicted, targets = logits[:, :-1].argmax(-1), labels[:, 1:]
         wrong = (predicted != targets) & (targets != -100)
-        for i, ok in zip(rows, (~wrong.any(dim=1)).tolist()):
-            result[i] = ok
-    return result
+        answer_starts = (targets != -100).int().argmax(dim=1)  # the logit that predicts each first answer token
+        opening = torch.log_softmax(logits[torch.arange(len(rows)), answer_starts].float(), dim=-1).cpu()
+        for row, (i, ok) in enumerate(zip(rows, (~wrong.any(dim=1)).tolist())):
+            result[i], first[i] = ok, opening[row]
+    return result, torch.stack(first) if first else torch.empty(0)

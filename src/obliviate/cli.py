@@ -110,6 +110,9 @@ def _print_receipt(outcome) -> None:
     if r.retain_changed_since_start is not None:
         print(f"  since the session's first edit, {r.retain_changed_since_start:.1%} of the drift questions "
               "are answered otherwise (every edit in force together)")
+    if r.refusal_pressure_since_start is not None:
+        print(f"  and their answers are {r.refusal_pressure_since_start:+.2f} nats more likely to start as the refusal "
+              "does (the pull toward refusing unrelated questions)")
     if v.get("off_target"):
         print(f"  {v['off_target']} held-out question(s) not counted: answered before and after the edit with "
               "nothing the model had said about the target")

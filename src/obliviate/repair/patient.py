@@ -91,6 +91,12 @@ class Receipt:
     # share of the drift questions (`Patient.drift_checks`) answered otherwise than before the
     # session's first edit: the damage of every edit in force, which each edit's own check misses
     retain_changed_since_start: float | None = None
+    # mean rise, in nats, of the log-probability that a drift question's answer starts as the
+    # refusal does (its first token), since the session's first edit: the pull toward refusing
+    # unrelated questions, which every edit adds to long before an answer flips (lab model, 30
+    # sequential people: +0.9 after the first, +2.2 after 10, +5.4 after 30, while no drift answer
+    # had changed yet)
+    refusal_pressure_since_start: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -161,6 +167,9 @@ class Patient:
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
     _baseline: dict[str, str] | None = field(default=None, repr=False)  # drift questions' answers before any edit
+    # the refusal's first token and, per drift question checked in one pass, the log-probability
+    # that its answer started with it before any edit
+    _baseline_pressure: tuple[int, dict[str, float]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not self.retain_prompt_boost_after_edits >= 0:
@@ -218,24 +227,33 @@ class Patient:
                 else:  # no edit in force touches this layer any more: drop the sum, rounding and all
                     del self._moments[layer]
 
-    def _take_baseline(self) -> None:
+    def _take_baseline(self, refusal_answer: str) -> None:
         """Ask the drift questions once, before the session's first edit: retain-style questions
         that are in neither retain buffer (the edits hold those by construction)."""
         held = {chat_prompt(self.tokenizer, q) for q, _ in self.buffer(after_edits=True)}
         pool = self.knowledge.retain_questions([], self.drift_checks + len(held), seed=2)
         questions = [q for q, _ in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
         self._baseline = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
+        refusal_ids = self.tokenizer(refusal_answer, add_special_tokens=False)["input_ids"]
+        if questions and refusal_ids:
+            _, opening = answers_changed(self.model, self.tokenizer, questions, list(self._baseline.values()),
+                                         max_new_tokens=self.answer_tokens, watch=refusal_ids[0])
+            self._baseline_pressure = (refusal_ids[0], {q: p for q, p in zip(questions, opening) if p is not None})
 
-    def drift_since_start(self, about: frozenset[str] = frozenset()) -> float | None:
-        """Share of the drift questions now answered otherwise than before the first edit, leaving
-        out those about a target of an edit in force (or `about`): those holding one of its forget
-        questions or subject names. None before any baseline or without drift questions."""
+    def drift_since_start(self, about: frozenset[str] = frozenset()) -> tuple[float | None, float | None]:
+        """Since the first edit: the share of the drift questions now answered otherwise, and the
+        mean rise of the log-probability that their answers start as the refusal does (None where
+        no drift question could be read so). Both leave out the questions about a target of an edit
+        in force (or `about`): those holding one of its forget questions or subject names."""
         if not self._baseline:
-            return None
+            return None, None
         targets = [t.lower() for t in about.union(*(e.about for e in self._edits.values()))]
         questions = [q for q in self._baseline if not any(t in q.lower() for t in targets)]
-        return _rate(answers_changed(self.model, self.tokenizer, questions, [self._baseline[q] for q in questions],
-                                     max_new_tokens=self.answer_tokens))
+        watch, opening_before = self._baseline_pressure or (None, {})
+        changed, opening = answers_changed(self.model, self.tokenizer, questions, [self._baseline[q] for q in questions],
+                                           max_new_tokens=self.answer_tokens, watch=watch)
+        rises = [now - opening_before[q] for q, now in zip(questions, opening) if now is not None and q in opening_before]
+        return _rate(changed), round(sum(rises) / len(rises), 4) if rises else None
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
         probes = plan.probes[:: max(1, -(-len(plan.probes) // self.probe_checks))]
@@ -323,7 +341,7 @@ class Patient:
         ctx = replace(self.context(plan.refusal_answer, after_edits),  # this command's own: its prior edits and v* starts
                       prior_moments=prior)
         if self.drift_checks and self._baseline is None:  # taken once, even when it finds no questions
-            self._take_baseline()
+            self._take_baseline(plan.refusal_answer)
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
         if missing:
@@ -372,14 +390,14 @@ class Patient:
         answers_before, self._answers = self._answers, dict(check.retain_answers)  # the next edit's "before"
         about = frozenset(plan.probes + plan.paraphrases + plan.crosslingual + [s["name"] for s in plan.subjects])
         clock = time.perf_counter()
-        drift = self.drift_since_start(about)
+        drift, pressure = self.drift_since_start(about)
         timings["drift"] = (time.perf_counter() - clock) * 1000
         receipt = Receipt(
             target=plan.target, verified=check.passes(self.min_refusal, self.max_retain_changed),
             layers=edit.layers, parameters=sorted(edit.weights_copy), probes=len(plan.probes), attempts=attempt,
             verification={k: v for k, v in asdict(check).items() if k not in ("answers", "retain_answers")},
             delta_ratio=max(e.delta_ratio for e in edit.edits), timings_ms={k: round(v, 2) for k, v in timings.items()},
-            notes=list(plan.notes), retain_changed_since_start=drift,
+            notes=list(plan.notes), retain_changed_since_start=drift, refusal_pressure_since_start=pressure,
         )
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
