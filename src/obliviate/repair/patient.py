@@ -93,9 +93,9 @@ class Receipt:
     retain_changed_since_start: float | None = None
     # mean rise, in nats, of the log-probability that a drift question's answer starts as the
     # refusal does (its first token), since the session's first edit: the pull toward refusing
-    # unrelated questions, which every edit adds to long before an answer flips (lab model, 30
-    # sequential people: +0.9 after the first, +2.2 after 10, +5.4 after 30, while no drift answer
-    # had changed yet)
+    # unrelated questions, which every edit adds to long before an answer flips (lab model,
+    # sequential people: +1.4 / +3.4 / +8.7 after 10 / 30 / 100 edits, while the drift answers
+    # read 0 / 0 / 25% changed)
     refusal_pressure_since_start: float | None = None
 
     def to_dict(self) -> dict:
