@@ -22,7 +22,7 @@ from pathlib import Path
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt
+from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, greedy_check
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
@@ -167,8 +167,8 @@ class Patient:
     _moments: dict[int, Tensor] = field(default_factory=dict, repr=False)  # layer -> sum of K K^T over _edits
     _answers: dict[str, str] = field(default_factory=dict, repr=False)  # retain answers of the current weights
     _baseline: dict[str, str] | None = field(default=None, repr=False)  # drift questions' answers before any edit
-    # the refusal's first token and, per drift question checked in one pass, the log-probability
-    # that its answer started with it before any edit
+    # the refusal's first token and, per drift question, the log-probability that its answer
+    # started with it before any edit
     _baseline_pressure: tuple[int, dict[str, float]] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -235,10 +235,10 @@ class Patient:
         questions = [q for q, _ in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
         self._baseline = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
         refusal_ids = self.tokenizer(refusal_answer, add_special_tokens=False)["input_ids"]
-        if questions and refusal_ids:
-            _, opening = answers_changed(self.model, self.tokenizer, questions, list(self._baseline.values()),
-                                         max_new_tokens=self.answer_tokens, watch=refusal_ids[0])
-            self._baseline_pressure = (refusal_ids[0], {q: p for q, p in zip(questions, opening) if p is not None})
+        if questions and refusal_ids:  # the opening depends on the prompt alone: one pass reads every question's
+            _, opening = greedy_check(self.model, self.tokenizer, [chat_prompt(self.tokenizer, q) for q in questions],
+                                      list(self._baseline.values()))
+            self._baseline_pressure = (refusal_ids[0], dict(zip(questions, opening[:, refusal_ids[0]].tolist())))
 
     def drift_since_start(self, about: frozenset[str] = frozenset()) -> tuple[float | None, float | None]:
         """Since the first edit: the share of the drift questions now answered otherwise, and the
@@ -252,7 +252,7 @@ class Patient:
         watch, opening_before = self._baseline_pressure or (None, {})
         changed, opening = answers_changed(self.model, self.tokenizer, questions, [self._baseline[q] for q in questions],
                                            max_new_tokens=self.answer_tokens, watch=watch)
-        rises = [now - opening_before[q] for q, now in zip(questions, opening) if now is not None and q in opening_before]
+        rises = [now - opening_before[q] for q, now in zip(questions, opening) if now is not None]
         return _rate(changed), round(sum(rises) / len(rises), 4) if rises else None
 
     def verify(self, plan: RepairPlan, retain_before: dict[str, str], misinfo: set[str]) -> Verification:
