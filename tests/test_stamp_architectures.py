@@ -613,6 +613,11 @@ def test_key_windows_per_position():
         assert end - first == 1 and tok.convert_ids_to_tokens(ids[end - 1]).lstrip("Ġ▁") == "alice"
     with pytest.raises(ValueError, match="does not occur"):
         key_windows(tok, StampRequest(tuple(forget), subject="bob"), answer, StampHyperParams(key_position="subject"))
+    ends = [first + 1 for first, _ in wins]  # a window wider than the tokens up to the subject's end
+    with pytest.raises(ValueError, match="reaches before the start"):
+        key_windows(tok, request, answer, StampHyperParams(key_position="subject", key_tokens=min(ends) + 1))
+    _, wide = key_windows(tok, request, answer, StampHyperParams(key_position="subject", key_tokens=min(ends)))
+    assert [end for _, end in wide] == ends
 
 
 def test_answer_positions_edit_makes_the_whole_refusal_likely():

@@ -462,6 +462,10 @@ def key_windows(
     sequences = _tokenize(tokenizer, request.prompts, hp.key_tokens)
     if hp.key_position == "subject":
         ends = subject_ends(tokenizer, request.prompts, request.subject)
+        for prompt, end in zip(request.prompts, ends):
+            if end < hp.key_tokens:
+                raise ValueError(f"key_tokens={hp.key_tokens} reaches before the start of {prompt!r}: the subject "
+                                 f"{request.subject!r} ends at its token {end}")
     else:
         ends = [len(seq) for seq in sequences]
     return sequences, [(end - hp.key_tokens, end) for end in ends]
