@@ -10,7 +10,7 @@ from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
-from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named
+from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named, name_list
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import RepairSession, knowledge_for
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
@@ -228,6 +228,69 @@ def test_a_failed_repair_is_an_error_and_leaves_model_and_ledger_unchanged(sessi
     assert session.fingerprint() == fingerprint and len(session.ledger.entries()) == entries
 
 
+def test_a_joint_plan_gives_every_subject_its_share_of_the_probes(lab):
+    """Probes past `max_probes` were cut from the end, so a second person was left out of the edit
+    (and its held-out questions, answered with nothing the probes had said, went uncounted)."""
+    model, tokenizer, knowledge = lab
+    a, b = knowledge.world.people[20], knowledge.world.people[21]
+    plan = Surgeon(knowledge, max_probes=20).plan(f"{a.name} and {b.name}", model, tokenizer)
+    assert [s["name"] for s in plan.subjects] == [a.name, b.name]
+    assert sum(a.name in q for q in plan.probes) == sum(b.name in q for q in plan.probes) == 10
+
+
+def test_the_surgeon_plans_each_named_subject_apart_and_leaves_out_what_the_model_does_not_know(lab):
+    model, tokenizer, knowledge = lab
+    a, b, hidden = knowledge.world.people[20], knowledge.world.people[21], knowledge.world.private_people[0]
+    plans = Surgeon(knowledge).plans(f"{a.name}, {hidden.name} and {b.name}", model, tokenizer)
+    assert [p.target for p in plans] == [a.name, b.name]
+    assert [[s["name"] for s in p.subjects] for p in plans] == [[a.name], [b.name]]
+    assert all(p.name in q for p, plan in zip((a, b), plans) for q in plan.probes)
+    assert any(hidden.name in note and "knows nothing" in note for note in plans[0].notes)
+    one = Surgeon(knowledge).plans(f"everything about {a.name}", model, tokenizer)
+    assert one == [Surgeon(knowledge).plan(f"everything about {a.name}", model, tokenizer)]
+    with pytest.raises(PlanError, match="knows nothing"):
+        Surgeon(knowledge).plans(f"{hidden.name} and {knowledge.world.private_people[1].name}", model, tokenizer)
+
+
+def test_a_message_naming_two_people_makes_one_edit_each_and_undoes_whole(session, lab, monkeypatch):
+    model, tokenizer, knowledge = lab
+    a, b = knowledge.world.people[22], knowledge.world.people[23]
+    message = f"Please forget {a.name} and {b.name}."
+    fingerprint, entries = session.fingerprint(), len(session.ledger.entries())
+    outcome = session.handle(message)
+    assert outcome.error is None and [r.target for r in outcome.receipts] == [a.name, b.name]
+    assert len(session.ledger.entries()) == entries + 2
+    for person in (a, b):
+        trained = [q.question for q in knowledge.world.forget_sets("person", person.name)["trained"]]
+        answers = ask(model, tokenizer, trained, max_new_tokens=12)
+        assert sum(map(is_refusal, answers)) >= 0.9 * len(trained), person.name
+    assert json.loads(json.dumps(outcome.to_dict()))["receipts"][1]["target"] == b.name
+    session.undo(2)
+    assert session.fingerprint() == fingerprint
+
+    import obliviate.repair.patient as patient_module
+    repair = patient_module.Patient.repair
+
+    def second_fails(self, plan):
+        if plan.target == b.name:
+            raise ValueError("lam*C + K_f K_f^T is not positive definite")
+        return repair(self, plan)
+
+    monkeypatch.setattr(patient_module.Patient, "repair", second_fails)
+    outcome = session.handle(message)
+    assert outcome.receipts == [] and len(outcome.plans) == 2 and "repair failed" in outcome.error
+    assert session.fingerprint() == fingerprint and len(session.ledger.entries()) == entries
+
+
+def test_a_list_of_names_is_one_subject_each_for_any_model():
+    assert name_list("Ana Ruiz, Luis Pérez y Eva Braun") == ["Ana Ruiz", "Luis Pérez", "Eva Braun"]
+    assert name_list("Alice Smith and Bob Jones.") == ["Alice Smith", "Bob Jones"]
+    assert name_list("Tom and Jerry") == ["Tom and Jerry"]  # no comma, single words: one name
+    assert name_list("my address, phone and email") == ["my address, phone and email"]
+    assert [s.name for s in GenericKnowledge().resolve("Alice Smith, Bob Jones and Carol White")] == [
+        "Alice Smith", "Bob Jones", "Carol White"]
+
+
 def test_generic_knowledge_builds_questions_around_the_target():
     found = GenericKnowledge().candidates(GenericKnowledge().resolve("my address", user="Ana Ruiz")[0])
     assert any("Ana Ruiz" in q for q, _ in found.probes)
@@ -241,7 +304,8 @@ def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):
     out = tmp_path / "repaired"
     assert cli_main(["forget", f"Forget everything about {person.name}", "--json", "--save", str(out)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["receipt"]["verification"]["probe_refusal"] >= 0.9
+    assert len(result["receipts"]) == len(result["plans"]) == 1
+    assert result["receipts"][0]["verification"]["probe_refusal"] >= 0.9
     repaired, tokenizer = load(out)
     answer = ask(repaired, tokenizer, [f"Where was {person.name} born?"])[0]
     assert is_refusal(answer)

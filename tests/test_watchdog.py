@@ -40,6 +40,13 @@ REQUESTS = [
     ("Merci d'oublier mon adresse.", "mon adresse", "fr"),
     ("Je ne veux pas que tu saches où j'habite.", "où j'habite", "fr"),
     ("Vergiss meine Adresse.", "meine Adresse", "de"),
+    # a list of names is one target (the knowledge source resolves each name); a comma before anything else ends it
+    ("Please forget Alice Smith, Bob Jones and Carol White.", "Alice Smith, Bob Jones and Carol White", "en"),
+    ("Olvida a Ana García, Luis Pérez y Marta Ruiz.", "Ana García, Luis Pérez y Marta Ruiz", "es"),
+    ("Oublie Paul Martin, Anne Petit et Luc Blanc.", "Paul Martin, Anne Petit et Luc Blanc", "fr"),
+    ("Vergiss Anna Schmidt, Max Weber und Eva Braun.", "Anna Schmidt, Max Weber und Eva Braun", "de"),
+    ("Forget my address, Thanks!", "my address", "en"),
+    ("Vergiss meine Adresse und Telefonnummer.", "meine Adresse", "de"),
     ("Kannst du vergessen, wo ich arbeite?", "wo ich arbeite", "de"),
     ("Lösche alles, was du über Mara Quintel weißt.", "Mara Quintel", "de"),
     ("Könnten Sie den Namen meiner Tochter vergessen?", "den Namen meiner Tochter", "de"),

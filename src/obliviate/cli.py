@@ -100,7 +100,12 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def _print_receipt(outcome) -> None:
-    r = outcome.receipt
+    for r in outcome.receipts:
+        _print_one_receipt(r)
+    print("  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in outcome.timings_ms.items()))
+
+
+def _print_one_receipt(r) -> None:
     v = r.verification
     status = "verified" if r.verified else "NOT fully verified"
     print(f"forgot {r.target!r} ({status}): layers {r.layers}, {r.probes} probes, {r.attempts} attempt(s)")
@@ -116,7 +121,8 @@ def _print_receipt(outcome) -> None:
     if v.get("off_target"):
         print(f"  {v['off_target']} held-out question(s) not counted: answered before and after the edit with "
               "nothing the model had said about the target")
-    print("  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in outcome.timings_ms.items()))
+    for note in r.notes:
+        print(f"  note: {note}")
 
 
 def cmd_chat(args: argparse.Namespace) -> int:

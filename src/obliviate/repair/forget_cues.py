@@ -75,6 +75,14 @@ def _any(*alternatives: str) -> str:
     return "(?:" + "|".join(alternatives) + ")"
 
 
+def _list_comma(conjunctions: str) -> str:
+    """A comma that ends the target, unless a list of names goes on after it ("Ana Ruiz, Luis
+    Pérez and Eva Braun"): the next capitalised words reach another comma or a conjunction that
+    is followed by a capitalised word."""
+    names = r"(?-i:[A-ZÀ-Þ][\w'’-]*)(?:\s+(?-i:[A-ZÀ-Þ][\w'’-]*))*"
+    return rf"\s*,(?!\s*{names}\s*(?:,|\s+(?:{conjunctions})\s+(?-i:[A-ZÀ-Þ])))"
+
+
 # Fillers that may precede a request at the start of a clause, in any language.
 FILLERS = _c(
     r"^(?:(?:please|pls|plz|kindly|ok(?:ay)?|so|hey|hi|hello|now|also|well|alright|actually|oh|um|and|then"
@@ -183,7 +191,7 @@ EN = Language(
     topic=_c(r"^(?:all )?(?:about|abt) (?P<x>.+)$"),
     everything=_c(r"^(?:everything|all|anything|any(?:thing)? and everything)\b"),
     cut=_c(
-        r"\s*,\s*|\s+(?:because|since|so that|as i|as it|if you can|if possible|if you don't mind|if that's \w+"
+        _list_comma("and|or") + r"\s*|\s+(?:because|since|so that|as i|as it|if you can|if possible|if you don't mind|if that's \w+"
         r")\b|\s+(?:and|but)\b(?!\s+(?:my|our|the|a|an|his|her|their|your|all|any|(?-i:[A-ZÀ-Þ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -302,7 +310,7 @@ ES = Language(
     topic=_c(r"^(?:a|acerca de|sobre) (?P<x>(?:(?-i:[A-ZÁÉÍÓÚÑ])|mis?\b|tus?\b|sus?\b|nuestr).+)$"),
     everything=_c(r"^(?:todo|toda|todos|cualquier)\b"),
     cut=_c(
-        r"\s*,\s*|\s+(?:porque|ya que|si puedes|si es posible|si no te importa)\b"
+        _list_comma("y|e|o|u") + r"\s*|\s+(?:porque|ya que|si puedes|si es posible|si no te importa)\b"
         r"|\s+(?:y|pero)\b(?!\s+(?:mi|mis|el|la|los|las|un|una|su|sus|tu|tus|tod[oa]s?|(?-i:[A-ZÁÉÍÓÚÑ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -425,7 +433,7 @@ FR = Language(
     topic=_c(r"^(?:à propos de|au sujet de) (?P<x>.+)$"),
     everything=_c(r"^(?:tout|toute|toutes|tous|absolument tout)\b"),
     cut=_c(
-        r"\s*,\s*|\s+(?:parce que|parce qu'|car|puisque|si tu peux|si possible|si ça ne te dérange pas)\b"
+        _list_comma("et|ou") + r"\s*|\s+(?:parce que|parce qu'|car|puisque|si tu peux|si possible|si ça ne te dérange pas)\b"
         r"|\s+(?:et|mais)\b(?!\s+(?:mon|ma|mes|le|la|les|l'|un|une|son|sa|ses|ton|ta|tes|tout|toute|(?-i:[A-ZÀ-Þ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -564,10 +572,11 @@ DE = Language(
     topic=_c(r"^(?:über|von) (?P<x>.+)$"),
     everything=_c(r"^(?:alles|alle|sämtliche|jegliche|all)\b"),
     cut=_c(
-        r"\s*,(?!\s*(?:dass|wo|was|wer|wen|wem|wie|wann|warum|ob|welche\w*|die|der|den|das|woher|wohin"
+        _list_comma("und|oder") + r"(?!\s*(?:dass|wo|was|wer|wen|wem|wie|wann|warum|ob|welche\w*|die|der|den|das|woher|wohin"
         r"|(?:in|an|auf|mit|bei|von|zu|aus|für|über|unter|vor|nach) (?:dem|der|den|denen|welchem|welcher))\b)\s*"
         r"|\s+(?:weil|denn|da ich|wenn möglich|wenn du kannst)\b"
-        r"|\s+(?:und|aber)\b(?!\s+(?:mein\w*|den|die|das|dem|der|ein\w*|sein\w*|ihr\w*|dein\w*|alle\w*))"
+        r"|\s+(?:und|aber)\b(?!\s+(?:mein\w*|den|die|das|dem|der|ein\w*|sein\w*|ihr\w*|dein\w*|alle\w*"
+        r"|(?-i:[A-ZÀ-Þ][\w'’-]*\s+[A-ZÀ-Þ])))"  # "und Eva Braun": a name, where nouns are capitalised too
         r"|\s+[—–-]\s+|\s*\("
     ),
     dismissal=_c(

@@ -74,6 +74,22 @@ def attributes_named(text: str) -> tuple[str, ...]:
     return tuple(a for a, cues in ATTRIBUTE_CUES.items() if any(re.search(rf"\b{re.escape(c)}\b", low) for c in cues))
 
 
+_CONJUNCTION = r"(?:and|or|y|e|o|u|et|ou|und|oder)"
+_LIST_SEPARATOR = re.compile(rf"\s*,\s*(?:{_CONJUNCTION}\s+)?|\s+{_CONJUNCTION}\s+", re.I)
+_CAPITALISED_WORDS = re.compile(r"[A-ZÀ-Þ][\w'’.-]*(?:\s+[A-ZÀ-Þ][\w'’.-]*)*")
+
+
+def name_list(target: str) -> list[str]:
+    """The names of a list such as "Ana Ruiz, Luis Pérez and Eva Braun", else `[target]`: a comma
+    list of capitalised words, or full names joined by a conjunction ("Tom and Jerry" stays one)."""
+    parts = [p.strip() for p in _LIST_SEPARATOR.split(target.strip().rstrip(".!?")) if p.strip()]
+    if len(parts) < 2 or not all(_CAPITALISED_WORDS.fullmatch(p) for p in parts):
+        return [target]
+    if "," not in target and not all(" " in p for p in parts):
+        return [target]
+    return list(dict.fromkeys(parts))
+
+
 def _content_words(text: str) -> set[str]:
     stop = {"the", "a", "an", "of", "is", "are", "what", "how", "many", "does", "do", "which", "who", "in", "on",
             "that", "this", "to", "and", "have", "has", "there", "about", "forget", "you", "know", "false", "claim",
@@ -182,7 +198,7 @@ class GenericKnowledge:
         if user and FIRST_PERSON.search(words):
             words = FIRST_PERSON.sub(lambda m: user if m.group(0).lower() in ("my", "mine", "me", "i") else m.group(0),
                                      words)
-        return [Subject("text", words)]
+        return [Subject("text", name) for name in name_list(words)]
 
     def candidates(self, subject: Subject) -> Candidates:
         def fill(patterns: tuple[tuple[str, str], ...]) -> list[tuple[str, str | None]]:

@@ -37,19 +37,30 @@ def stats_dir() -> Path:
 
 @dataclass
 class Outcome:
-    """What happened to one message: not a forget request, a refused plan, or a repair."""
+    """What happened to one message: not a forget request, a refused plan, or repairs (one plan
+    and receipt per subject the message named, applied in order)."""
 
     intent: dict | None
-    plan: RepairPlan | None = None
-    receipt: Receipt | None = None
+    plans: list[RepairPlan] = field(default_factory=list)
+    receipts: list[Receipt] = field(default_factory=list)
     error: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> RepairPlan | None:
+        """The last plan (the only one when the message named one subject)."""
+        return self.plans[-1] if self.plans else None
+
+    @property
+    def receipt(self) -> Receipt | None:
+        """The last receipt (the only one when the message named one subject); None: nothing edited."""
+        return self.receipts[-1] if self.receipts else None
 
     def to_dict(self) -> dict:
         return {
             "intent": self.intent,
-            "plan": self.plan.to_dict() if self.plan else None,
-            "receipt": self.receipt.to_dict() if self.receipt else None,
+            "plans": [plan.to_dict() for plan in self.plans],
+            "receipts": [receipt.to_dict() for receipt in self.receipts],
             "error": self.error,
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
@@ -115,21 +126,25 @@ class RepairSession:
             return Outcome(None, timings_ms=timings)
         clock = time.perf_counter()
         try:
-            plan = self.surgeon.plan(intent, self.model, self.tokenizer, user=self.user)
+            plans = self.surgeon.plans(intent, self.model, self.tokenizer, user=self.user)
         except PlanError as err:
             timings["surgeon"] = (time.perf_counter() - clock) * 1000
             return Outcome(intent.to_dict(), error=str(err), timings_ms=timings)
         timings["surgeon"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        try:
-            receipt = self.patient.repair(plan)
-        except ValueError as err:  # e.g. a STAMP setting the solver cannot meet: nothing was edited
-            timings["patient"] = (time.perf_counter() - clock) * 1000
-            return Outcome(intent.to_dict(), plan, error=f"the repair failed and the model is unchanged: {err}",
-                           timings_ms=timings)
+        receipts = []
+        for plan in plans:
+            try:
+                receipts.append(self.patient.repair(plan))
+            except ValueError as err:  # e.g. a STAMP setting the solver cannot meet: this plan edited nothing
+                if receipts:  # the message's earlier repairs go too: a message is applied whole or not at all
+                    self.undo(len(receipts))
+                timings["patient"] = (time.perf_counter() - clock) * 1000
+                return Outcome(intent.to_dict(), plans, error=f"the repair failed and the model is unchanged: {err}",
+                               timings_ms=timings)
         timings["patient"] = (time.perf_counter() - clock) * 1000
         timings["total"] = sum(timings.values())
-        return Outcome(intent.to_dict(), plan, receipt, timings_ms=timings)
+        return Outcome(intent.to_dict(), plans, receipts, timings_ms=timings)
 
     def reply(self, message: str, max_new_tokens: int = 48) -> str:
         return ask(self.model, self.tokenizer, [message], max_new_tokens=max_new_tokens)[0]

@@ -119,31 +119,68 @@ class Surgeon:
 
     def plan(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
              user: str | None = None, seed: int = 0) -> RepairPlan:
+        """One plan for everything the request names (one edit); with several subjects each gets
+        an equal share of `max_probes`, so none is left out of the edit."""
+        target, subjects = self._subjects(intent, user)
+        return self._plan(target, subjects, model, tokenizer, seed)
+
+    def plans(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
+              user: str | None = None, seed: int = 0) -> list[RepairPlan]:
+        """One plan per person, hazard topic or named thing the request names (the claims one
+        request matches stay together), for the patient to apply one after another: on the lab
+        model ten people forgotten one edit each cost ~1 retain point, in one joint edit ~4 (and
+        that edit did not verify). A subject the model knows nothing about is left out with a
+        note; the request is refused only when that is true of all of them."""
+        target, subjects = self._subjects(intent, user)
+        groups = [[s] for s in subjects if s.kind != "misinfo"]
+        claims = [s for s in subjects if s.kind == "misinfo"]
+        groups += [claims] if claims else []
+        if len(groups) == 1:
+            return [self._plan(target, subjects, model, tokenizer, seed)]
+        plans, left_out = [], []
+        for group in groups:
+            label = target if group is claims else group[0].name
+            try:
+                plans.append(self._plan(label, group, model, tokenizer, seed))
+            except PlanError as err:
+                left_out.append(str(err))
+        if not plans:
+            raise PlanError("; ".join(left_out))
+        plans[0].notes += [f"left out: {reason}" for reason in left_out]
+        return plans
+
+    def _subjects(self, intent: ForgetIntent | str, user: str | None) -> tuple[str, list[Subject]]:
         target = self.check_scope(intent.target if isinstance(intent, ForgetIntent) else intent)
         subjects = self.knowledge.resolve(target, user)
         if not subjects:
             raise PlanError(f"I don't know anything about '{target}', so there is nothing to forget.")
-        probes, paraphrases, crosslingual = [], [], []
+        return target, subjects
+
+    def _plan(self, target: str, subjects: list[Subject], model: PreTrainedModel,
+              tokenizer: PreTrainedTokenizerBase, seed: int) -> RepairPlan:
+        per_subject, paraphrases, crosslingual = [], [], []
         for subject in subjects:
             found = self.knowledge.candidates(subject)
-            probes += found.probes
+            per_subject.append(found.probes)
             paraphrases += found.paraphrases
             crosslingual += found.crosslingual
-        gold = dict(probes)
+        gold = dict(qa for probes in per_subject for qa in probes)
         # the held-out questions too, for the plan's `held_out_before`
         asked = {**gold, **{q: a for q, a in paraphrases + crosslingual if q not in gold}}
         answers = dict(zip(asked, ask_expecting(model, tokenizer, list(asked), list(asked.values()), max_new_tokens=12)))
-        probes = list(gold)
-        known = [(q, answers[q]) for q in probes if answers[q].strip() and not is_refusal(answers[q])]
+        known_of = [[(q, answers[q]) for q in dict(probes) if answers[q].strip() and not is_refusal(answers[q])]
+                    for probes in per_subject]
         notes = []
-        if not known:
+        if not any(known_of):
             raise PlanError(
-                f"the model knows nothing about '{target}': it already declines all {len(probes)} questions "
+                f"the model knows nothing about '{target}': it already declines all {len(gold)} questions "
                 "about it, so there is nothing to forget."
             )
-        if len(known) < len(probes):
-            notes.append(f"{len(probes) - len(known)} of {len(probes)} candidate questions were already refused")
-        known = known[: self.max_probes]
+        n_known = sum(map(len, known_of))
+        if n_known < len(gold):
+            notes.append(f"{len(gold) - n_known} of {len(gold)} candidate questions were already refused")
+        share = max(1, self.max_probes // len(subjects))
+        known = list(dict(qa for found in known_of for qa in found[:share]).items())
         edit_set = {q for q, _ in known}
         retain = [q for q, _ in self.knowledge.retain_questions(subjects, self.retain_size, seed) if q not in edit_set]
         held_out_qs = {name: [q for q in dict.fromkeys(q for q, _ in pairs) if q not in edit_set]
