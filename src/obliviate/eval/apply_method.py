@@ -69,7 +69,7 @@ def apply_method(
         outcome = session.handle(scenario.forget_message)
         info["message"] = scenario.forget_message
         info["error"] = outcome.error if outcome.intent is not None else "the watchdog saw no forget request"
-        info["receipt"] = outcome.receipt.to_dict() if outcome.receipt is not None else None
+        info["receipts"] = [receipt.to_dict() for receipt in outcome.receipts]
         info["timings_ms"] = {k: round(v, 2) for k, v in outcome.timings_ms.items()}
     else:
         from obliviate.unlearning import run_unlearn
