@@ -282,6 +282,16 @@ def test_a_message_naming_two_people_makes_one_edit_each_and_undoes_whole(sessio
     assert session.fingerprint() == fingerprint and len(session.ledger.entries()) == entries
 
 
+def test_each_named_person_keeps_the_attributes_named_with_them(lab):
+    knowledge = lab[2]
+    a, b = knowledge.world.people[20].name, knowledge.world.people[21].name
+    assert [(s.name, s.attributes) for s in knowledge.resolve(f"{b}'s phone number and {a}'s address")] == [
+        (b, ("phone",)), (a, ("address",))]
+    assert [(s.name, s.attributes) for s in knowledge.resolve(f"the address of {a} and {b}")] == [
+        (a, ("address",)), (b, ("address",))]
+    assert [s.attributes for s in knowledge.resolve(f"{a} and {b}")] == [(), ()]
+
+
 def test_a_list_of_names_is_one_subject_each_for_any_model():
     assert name_list("Ana Ruiz, Luis Pérez y Eva Braun") == ["Ana Ruiz", "Luis Pérez", "Eva Braun"]
     assert name_list("Alice Smith and Bob Jones.") == ["Alice Smith", "Bob Jones"]

@@ -74,6 +74,16 @@ def attributes_named(text: str) -> tuple[str, ...]:
     return tuple(a for a, cues in ATTRIBUTE_CUES.items() if any(re.search(rf"\b{re.escape(c)}\b", low) for c in cues))
 
 
+def _attributes_of(target: str, mentions: dict[str, int]) -> dict[str, tuple[str, ...]]:
+    """Each named person's attributes, in order of mention: those named between the person's
+    mention and the next ("Ana Ruiz's address and Luis Pérez's phone"), else the whole target's
+    ("the address of Ana Ruiz and Luis Pérez")."""
+    order = sorted(mentions, key=mentions.get)
+    ends = [mentions[name] for name in order[1:]] + [len(target)]
+    return {name: attributes_named(target[mentions[name]:end]) or attributes_named(target)
+            for name, end in zip(order, ends)}
+
+
 _CONJUNCTION = r"(?:and|or|y|e|o|u|et|ou|und|oder)"
 _LIST_SEPARATOR = re.compile(rf"\s*,\s*(?:{_CONJUNCTION}\s+)?|\s+{_CONJUNCTION}\s+", re.I)
 _CAPITALISED_WORDS = re.compile(r"[A-ZÀ-Þ][\w'’.-]*(?:\s+[A-ZÀ-Þ][\w'’.-]*)*")
@@ -109,10 +119,14 @@ class LabKnowledge:
         low = target.lower()
         subjects: list[Subject] = []
         people = self.world.people + self.world.private_people
-        named = [p for p in people if p.name.lower() in low or re.search(rf"\b{p.name.split()[1].lower()}\b", low)]
-        if not named and user and FIRST_PERSON.search(target):
-            named = [p for p in people if p.name.lower() == user.lower()]
-        subjects += [Subject("person", p.name, attributes_named(target)) for p in named]
+        mentions = {}
+        for p in people:
+            found = re.search(rf"{re.escape(p.name.lower())}|\b{re.escape(p.name.split()[1].lower())}\b", low)
+            if found:
+                mentions[p.name] = found.start()
+        if not mentions and user and FIRST_PERSON.search(target):
+            mentions = {p.name: 0 for p in people if p.name.lower() == user.lower()}
+        subjects += [Subject("person", name, attributes) for name, attributes in _attributes_of(target, mentions).items()]
         subjects += [Subject("hazard", h.compound) for h in self.world.hazards if h.compound.lower() in low]
         words = _content_words(target)
         overlaps = {c.id: len(words & _content_words(" ".join(c.questions["en"]) + " " + c.false_answer))
