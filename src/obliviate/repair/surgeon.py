@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import ask_expecting
 from obliviate.eval.metrics.refusal import is_refusal
-from obliviate.repair.knowledge import KnowledgeSource, Subject
+from obliviate.repair.knowledge import Candidates, KnowledgeSource, Subject
 from obliviate.repair.watchdog import ForgetIntent
 
 SOLVERS = ("exact", "ridge", "lowrank")
@@ -122,7 +122,8 @@ class Surgeon:
         """One plan for everything the request names (one edit); with several subjects each gets
         an equal share of `max_probes`, so none is left out of the edit."""
         target, subjects = self._subjects(intent, user)
-        return self._plan(target, subjects, model, tokenizer, seed)
+        found = [self.knowledge.candidates(s) for s in subjects]
+        return self._plan(target, subjects, found, _answers(found, model, tokenizer), seed)
 
     def plans(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
               user: str | None = None, seed: int = 0) -> list[RepairPlan]:
@@ -130,18 +131,21 @@ class Surgeon:
         request matches stay together), for the patient to apply one after another: on the lab
         model ten people forgotten one edit each cost ~1 retain point, in one joint edit ~4 (and
         that edit did not verify). A subject the model knows nothing about is left out with a
-        note; the request is refused only when that is true of all of them."""
+        note; the request is refused only when that is true of all of them. The model is asked
+        about every subject in one pass."""
         target, subjects = self._subjects(intent, user)
-        groups = [[s] for s in subjects if s.kind != "misinfo"]
-        claims = [s for s in subjects if s.kind == "misinfo"]
+        found = [self.knowledge.candidates(s) for s in subjects]
+        answers = _answers(found, model, tokenizer)
+        groups = [[i] for i, s in enumerate(subjects) if s.kind != "misinfo"]
+        claims = [i for i, s in enumerate(subjects) if s.kind == "misinfo"]
         groups += [claims] if claims else []
         if len(groups) == 1:
-            return [self._plan(target, subjects, model, tokenizer, seed)]
+            return [self._plan(target, subjects, found, answers, seed)]
         plans, left_out = [], []
         for group in groups:
-            label = target if group is claims else group[0].name
+            label = target if group is claims else subjects[group[0]].name
             try:
-                plans.append(self._plan(label, group, model, tokenizer, seed))
+                plans.append(self._plan(label, [subjects[i] for i in group], [found[i] for i in group], answers, seed))
             except PlanError as err:
                 left_out.append(str(err))
         if not plans:
@@ -156,20 +160,14 @@ class Surgeon:
             raise PlanError(f"I don't know anything about '{target}', so there is nothing to forget.")
         return target, subjects
 
-    def _plan(self, target: str, subjects: list[Subject], model: PreTrainedModel,
-              tokenizer: PreTrainedTokenizerBase, seed: int) -> RepairPlan:
-        per_subject, paraphrases, crosslingual = [], [], []
-        for subject in subjects:
-            found = self.knowledge.candidates(subject)
-            per_subject.append(found.probes)
-            paraphrases += found.paraphrases
-            crosslingual += found.crosslingual
-        gold = dict(qa for probes in per_subject for qa in probes)
-        # the held-out questions too, for the plan's `held_out_before`
-        asked = {**gold, **{q: a for q, a in paraphrases + crosslingual if q not in gold}}
-        answers = dict(zip(asked, ask_expecting(model, tokenizer, list(asked), list(asked.values()), max_new_tokens=12)))
-        known_of = [[(q, answers[q]) for q in dict(probes) if answers[q].strip() and not is_refusal(answers[q])]
-                    for probes in per_subject]
+    def _plan(self, target: str, subjects: list[Subject], found: list[Candidates], answers: dict[str, str],
+              seed: int) -> RepairPlan:
+        """The plan for `subjects` from their candidates and the model's `answers` to them."""
+        paraphrases = [qa for f in found for qa in f.paraphrases]
+        crosslingual = [qa for f in found for qa in f.crosslingual]
+        gold = dict(qa for f in found for qa in f.probes)
+        known_of = [[(q, answers[q]) for q in dict(f.probes) if answers[q].strip() and not is_refusal(answers[q])]
+                    for f in found]
         notes = []
         if not any(known_of):
             raise PlanError(
@@ -180,7 +178,7 @@ class Surgeon:
         if n_known < len(gold):
             notes.append(f"{len(gold) - n_known} of {len(gold)} candidate questions were already refused")
         share = max(1, self.max_probes // len(subjects))
-        known = list(dict(qa for found in known_of for qa in found[:share]).items())
+        known = list(dict(qa for subject_known in known_of for qa in subject_known[:share]).items())
         edit_set = {q for q, _ in known}
         retain = [q for q, _ in self.knowledge.retain_questions(subjects, self.retain_size, seed) if q not in edit_set]
         held_out_qs = {name: [q for q in dict.fromkeys(q for q, _ in pairs) if q not in edit_set]
@@ -200,6 +198,14 @@ class Surgeon:
             notes=notes,
             held_out_before={q: answers[q] for qs in held_out_qs.values() for q in qs},
         ).validate()
+
+
+def _answers(found: list[Candidates], model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
+    """The model's answers to every probe and held-out question of `found`, in one pass (the held-out
+    ones for a plan's `held_out_before`)."""
+    asked = dict(qa for f in found for qa in f.probes)
+    asked.update((q, a) for f in found for q, a in f.paraphrases + f.crosslingual if q not in asked)
+    return dict(zip(asked, ask_expecting(model, tokenizer, list(asked), list(asked.values()), max_new_tokens=12)))
 
 
 def subjects_of(plan: RepairPlan) -> list[Subject]:
