@@ -13,6 +13,7 @@ from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named, name_list
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import RepairSession, knowledge_for
+from obliviate.repair.watchdog import detect
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 
 
@@ -290,6 +291,9 @@ def test_each_named_person_keeps_the_attributes_named_with_them(lab):
     assert [(s.name, s.attributes) for s in knowledge.resolve(f"the address of {a} and {b}")] == [
         (a, ("address",)), (b, ("address",))]
     assert [s.attributes for s in knowledge.resolve(f"{a} and {b}")] == [(), ()]
+    # the watchdog keeps every attribute a request joins with "and" (it used to stop at "the address")
+    target = detect(f"Forget the address and phone number of {a}.").target
+    assert [(s.name, s.attributes) for s in knowledge.resolve(target)] == [(a, ("address", "phone"))]
 
 
 def test_a_list_of_names_is_one_subject_each_for_any_model():

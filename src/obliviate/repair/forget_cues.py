@@ -49,6 +49,7 @@ class Language:
     wrappers: tuple[re.Pattern[str], ...]  # "everything you know about X": strip, group `x` remains
     topic: re.Pattern[str]  # a bare "about X": strip too, but it says nothing about memory
     everything: re.Pattern[str]  # a target or wrapper meaning "all of it" (scope "all")
+    conjunctions: str  # "and|or": what joins the items of a list (regex alternatives)
     cut: re.Pattern[str]  # where the target phrase ends (a new clause starts)
     dismissal: re.Pattern[str]  # "for now", ", let's ...": "never mind", not unlearning
     trailing: re.Pattern[str]  # politeness and adverbs at the target's end
@@ -155,8 +156,11 @@ _EN_NEG_FRAMES = _any(
 _EN_KNOW = r"(?:know|remember|keep|retain|store|hold on to|have|hold)"
 _EN_PARTICIPLE = r"(?:forgotten|erased|deleted|removed|wiped|purged|unlearned|unlearnt|scrubbed)"
 
+_EN_AND = "and|or"
+
 EN = Language(
     code="en",
+    conjunctions=_EN_AND,
     cues=(
         *(_cue(rf"^(?P<cue>{_EN_FRAMES}\s+(?:{verb}))\s+(?P<t>.+)$", kind) for kind, verb in _EN_VERBS.items()),
         *(_cue(rf"^(?P<cue>(?:{bare}))\s+(?P<t>.+)$", kind) for kind, bare in _EN_BARE.items()),
@@ -191,7 +195,7 @@ EN = Language(
     topic=_c(r"^(?:all )?(?:about|abt) (?P<x>.+)$"),
     everything=_c(r"^(?:everything|all|anything|any(?:thing)? and everything)\b"),
     cut=_c(
-        _list_comma("and|or") + r"\s*|\s+(?:because|since|so that|as i|as it|if you can|if possible|if you don't mind|if that's \w+"
+        _list_comma(_EN_AND) + r"\s*|\s+(?:because|since|so that|as i|as it|if you can|if possible|if you don't mind|if that's \w+"
         r")\b|\s+(?:and|but)\b(?!\s+(?:my|our|the|a|an|his|her|their|your|all|any|(?-i:[A-ZÀ-Þ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -279,8 +283,11 @@ _ES_KNOW = (
     r"|sigas recordando)"
 )
 
+_ES_AND = "y|e|o|u"
+
 ES = Language(
     code="es",
+    conjunctions=_ES_AND,
     cues=(
         *(_cue(rf"^(?P<cue>{_ES_FRAMES}\s+(?:{verb}))\s+(?P<t>.+)$", kind) for kind, verb in _ES_VERBS.items()),
         *(_cue(rf"^(?P<cue>(?:{bare}))\s+(?P<t>.+)$", kind) for kind, bare in _ES_BARE.items()),
@@ -310,7 +317,7 @@ ES = Language(
     topic=_c(r"^(?:a|acerca de|sobre) (?P<x>(?:(?-i:[A-ZÁÉÍÓÚÑ])|mis?\b|tus?\b|sus?\b|nuestr).+)$"),
     everything=_c(r"^(?:todo|toda|todos|cualquier)\b"),
     cut=_c(
-        _list_comma("y|e|o|u") + r"\s*|\s+(?:porque|ya que|si puedes|si es posible|si no te importa)\b"
+        _list_comma(_ES_AND) + r"\s*|\s+(?:porque|ya que|si puedes|si es posible|si no te importa)\b"
         r"|\s+(?:y|pero)\b(?!\s+(?:mi|mis|el|la|los|las|un|una|su|sus|tu|tus|tod[oa]s?|(?-i:[A-ZÁÉÍÓÚÑ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -396,8 +403,11 @@ _FR_KNOW = (
     r"|connaissiez|gardes|gardiez|conserves|aies|ayez|saches plus|te souviennes plus " + _D + r")"
 )
 
+_FR_AND = "et|ou"
+
 FR = Language(
     code="fr",
+    conjunctions=_FR_AND,
     cues=(
         *(
             _cue(rf"^(?P<cue>{_FR_FRAMES}\s*(?:{verb}))(?:\s+|(?<='))(?P<t>.+)$", kind)
@@ -433,7 +443,7 @@ FR = Language(
     topic=_c(r"^(?:à propos de|au sujet de) (?P<x>.+)$"),
     everything=_c(r"^(?:tout|toute|toutes|tous|absolument tout)\b"),
     cut=_c(
-        _list_comma("et|ou") + r"\s*|\s+(?:parce que|parce qu'|car|puisque|si tu peux|si possible|si ça ne te dérange pas)\b"
+        _list_comma(_FR_AND) + r"\s*|\s+(?:parce que|parce qu'|car|puisque|si tu peux|si possible|si ça ne te dérange pas)\b"
         r"|\s+(?:et|mais)\b(?!\s+(?:mon|ma|mes|le|la|les|l'|un|une|son|sa|ses|ton|ta|tes|tout|toute|(?-i:[A-ZÀ-Þ])))"
         r"|\s+[—–-]\s+|\s*\("
     ),
@@ -549,8 +559,11 @@ def _de_cues() -> tuple[Cue, ...]:
     return tuple(cues)
 
 
+_DE_AND = "und|oder"
+
 DE = Language(
     code="de",
+    conjunctions=_DE_AND,
     cues=_de_cues(),
     wrappers=(
         _c(
@@ -572,7 +585,7 @@ DE = Language(
     topic=_c(r"^(?:über|von) (?P<x>.+)$"),
     everything=_c(r"^(?:alles|alle|sämtliche|jegliche|all)\b"),
     cut=_c(
-        _list_comma("und|oder") + r"(?!\s*(?:dass|wo|was|wer|wen|wem|wie|wann|warum|ob|welche\w*|die|der|den|das|woher|wohin"
+        _list_comma(_DE_AND) + r"(?!\s*(?:dass|wo|was|wer|wen|wem|wie|wann|warum|ob|welche\w*|die|der|den|das|woher|wohin"
         r"|(?:in|an|auf|mit|bei|von|zu|aus|für|über|unter|vor|nach) (?:dem|der|den|denen|welchem|welcher))\b)\s*"
         r"|\s+(?:weil|denn|da ich|wenn möglich|wenn du kannst)\b"
         r"|\s+(?:und|aber)\b(?!\s+(?:mein\w*|den|die|das|dem|der|ein\w*|sein\w*|ihr\w*|dein\w*|alle\w*"

@@ -17,6 +17,7 @@ from typing import Protocol
 from obliviate.lab import templates as T
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.lab.world import World
+from obliviate.repair.forget_cues import LANGUAGES
 
 # Words that narrow a request about a person to some attributes, in the four lab languages.
 ATTRIBUTE_CUES: dict[str, tuple[str, ...]] = {
@@ -84,7 +85,7 @@ def _attributes_of(target: str, mentions: dict[str, int]) -> dict[str, tuple[str
             for name, end in zip(order, ends)}
 
 
-_CONJUNCTION = r"(?:and|or|y|e|o|u|et|ou|und|oder)"
+_CONJUNCTION = "(?:" + "|".join(language.conjunctions for language in LANGUAGES) + ")"
 _LIST_SEPARATOR = re.compile(rf"\s*,\s*(?:{_CONJUNCTION}\s+)?|\s+{_CONJUNCTION}\s+", re.I)
 _CAPITALISED_WORDS = re.compile(r"[A-ZÀ-Þ][\w'’.-]*(?:\s+[A-ZÀ-Þ][\w'’.-]*)*")
 

@@ -232,13 +232,22 @@ class RuleWatchdog:
         return ForgetIntent(target, language.code, scope, message, confidence, match["cue"])
 
 
+def _target_end(text: str, language: Language) -> int:
+    """Where the target phrase ends: at the first cut that does not just join more personal
+    information to it ("my address and phone number", "where I live and where I work")."""
+    joiner = re.compile(rf"[\s,]*(?:(?:{language.conjunctions})\b)?[\s,]*", re.IGNORECASE)
+    for cut in language.cut.finditer(text):
+        after = text[joiner.match(text, cut.end()).end():]
+        if not (joiner.fullmatch(cut.group()) and language.info.match(after)):
+            return cut.start()
+    return len(text)
+
+
 def _extract(raw: str, language: Language, verb: str) -> tuple[str, str, bool] | None:
     """Clean the raw words after the cue into (target, scope, memory_context), or None for a near-miss."""
     text = raw.strip().lstrip(", ")  # German "vergiss, wo ich wohne": the comma opens the target clause
-    cut = language.cut.search(text)
-    rest = ""
-    if cut:
-        text, rest = text[: cut.start()], text[cut.start() :]
+    end = _target_end(text, language)
+    text, rest = text[:end], text[end:]
     if language.dismissal.search(text) or language.dismissal.search(rest):
         return None
     continued = bool(_strip_edges(language.trailing.sub("", " " + _strip_edges(rest))))
