@@ -266,8 +266,11 @@ def test_a_message_naming_two_people_makes_one_edit_each_and_undoes_whole(sessio
         answers = ask(model, tokenizer, trained, max_new_tokens=12)
         assert sum(map(is_refusal, answers)) >= 0.9 * len(trained), person.name
     assert json.loads(json.dumps(outcome.to_dict()))["receipts"][1]["target"] == b.name
-    session.undo(2)
+    # undoing the request undoes both of its edits (chat's /undo)
+    assert session.undo_requests() == [r.edit_id for r in outcome.receipts][::-1]
     assert session.fingerprint() == fingerprint
+    with pytest.raises(ValueError, match="cannot undo"):
+        session.undo_requests(1000)
 
     import obliviate.repair.patient as patient_module
     repair = patient_module.Patient.repair

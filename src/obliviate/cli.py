@@ -131,7 +131,8 @@ def cmd_chat(args: argparse.Namespace) -> int:
 
 
 def _chat(session: RepairSession) -> int:
-    print("obliviate chat: ask anything; tell it to forget something; /edits, /undo [N], /save DIR, /quit")
+    print("obliviate chat: ask anything; tell it to forget something; /edits, /undo [N] (the last N forget "
+          "requests, each with all its edits), /save DIR, /quit")
     while True:
         try:
             message = input("you> " if sys.stdin.isatty() else "").strip()
@@ -148,7 +149,7 @@ def _chat(session: RepairSession) -> int:
         if message.startswith("/undo"):
             parts = message.split()
             try:
-                undone = session.undo(int(parts[1]) if len(parts) > 1 else 1)
+                undone = session.undo_requests(int(parts[1]) if len(parts) > 1 else 1)
                 print(f"  undid edit(s) {undone}")
             except ValueError as err:
                 print(f"  cannot undo: {err}")

@@ -103,6 +103,7 @@ class RepairSession:
         covariance = lab_covariance_texts(knowledge, tokenizer) if isinstance(knowledge, LabKnowledge) else None
         self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance,
                                stats_dir=stats_dir())
+        self._requests: list[list[int]] = []  # the edit ids of each forget request handled, oldest first
 
     def close(self) -> None:
         """Remove the temporary ledger, if the session made one (its edits can no longer be undone)."""
@@ -144,15 +145,26 @@ class RepairSession:
                                timings_ms=timings)
         timings["patient"] = (time.perf_counter() - clock) * 1000
         timings["total"] = sum(timings.values())
+        self._requests.append([r.edit_id for r in receipts])
         return Outcome(intent.to_dict(), plans, receipts, timings_ms=timings)
 
     def reply(self, message: str, max_new_tokens: int = 48) -> str:
         return ask(self.model, self.tokenizer, [message], max_new_tokens=max_new_tokens)[0]
 
     def undo(self, n: int = 1) -> list[int]:
+        """Undo the last `n` edits in force, bitwise; return their ids."""
         undone = [r.edit_id for r in self.ledger.undo(self.model, n)]
         self.patient.forget_edits(undone)
         return undone
+
+    def undo_requests(self, n: int = 1) -> list[int]:
+        """Undo every edit of the last `n` forget requests this session handled (a message that
+        named three people made three edits); return the edit ids undone."""
+        active = {record.edit_id for record in self.ledger.entries()}
+        requests = [ids for ids in ([i for i in ids if i in active] for ids in self._requests) if ids]
+        if not 1 <= n <= len(requests):
+            raise ValueError(f"cannot undo {n} request(s): {len(requests)} with edits in force")
+        return self.undo(sum(len(ids) for ids in requests[-n:]))
 
     def save(self, out_dir: str | Path) -> Path:
         return save_model_atomically(self.model, self.tokenizer, out_dir, self.ledger)
