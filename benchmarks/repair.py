@@ -7,7 +7,8 @@ paraphrase the model never answered right cannot leak, yet counts as forgotten o
 refused); accuracy on everything else before/after (trained questions about other subjects,
 none of them in the patient's retain buffer, whose answers every edit holds), gibberish rate, and
 each phase's time. Then 10 and 100
-sequential forget commands about different people, with retain accuracy after each batch.
+sequential forget commands about different people, with retain accuracy after each batch (and
+how many retain answers are refusals or gibberish).
 
 The paraphrases and the other-language questions of the lab world's held-out splits are never
 edited on, but the patient verifies on them, so they steer its escalation and its choice of the
@@ -187,9 +188,12 @@ def main() -> None:
             outcome = session.handle(message_for("person", person.name, world))
             if i % 10 == 0 or i == len(targets):
                 acc = retain_accuracy(model, tok, retain)
+                answers = ask(model, tok, [q.question for q in retain], max_new_tokens=24)
+                refused, broken = (sum(map(rule, answers)) / len(answers) for rule in (is_refusal, is_gibberish))
                 forgot, _, _ = forgotten_rate(model, tok, [q for p in targets[:i] for q in
                                                         world.questions("person", "train", subject=p.name, lang="en")][:500], "person")
-                print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points), "
+                print(f"after {i:3d}: retain {acc:.3f} (drop {100 * (base - acc):.1f} points; of its answers "
+                      f"{refused:.3f} refused, {broken:.3f} gibberish), "
                       f"earlier targets still refused {forgot:.3f}, the patient's drift check "
                       f"{outcome.receipt.retain_changed_since_start if outcome.receipt else None} (refusal pressure "
                       f"{outcome.receipt.refusal_pressure_since_start if outcome.receipt else None} nats), "
