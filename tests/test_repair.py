@@ -251,6 +251,21 @@ def test_the_surgeon_plans_each_named_subject_apart_and_leaves_out_what_the_mode
     assert one == [Surgeon(knowledge).plan(f"everything about {a.name}", model, tokenizer)]
     with pytest.raises(PlanError, match="knows nothing"):
         Surgeon(knowledge).plans(f"{hidden.name} and {knowledge.world.private_people[1].name}", model, tokenizer)
+    # a listed name the lab world does not hold is left out with a note, not silently
+    plans = Surgeon(knowledge).plans(f"{a.name}, Bob Nobody and {b.name}", model, tokenizer)
+    assert [p.target for p in plans] == [a.name, b.name]
+    assert any("Bob Nobody" in note and "don't know anything" in note for note in plans[0].notes)
+    plans = Surgeon(knowledge).plans(f"{a.name} and Bob Nobody", model, tokenizer)
+    assert [p.target for p in plans] == [a.name] and "Bob Nobody" in " ".join(plans[0].notes)
+
+
+def test_a_request_about_the_user_needs_to_know_who_the_user_is(lab):
+    model, tokenizer, knowledge = lab
+    with pytest.raises(PlanError, match="don't know who you are"):
+        Surgeon(knowledge).plans("my address", model, tokenizer)
+    person = knowledge.world.people[20]
+    [plan] = Surgeon(knowledge).plans("my address", model, tokenizer, user=person.name)
+    assert plan.subjects == [{"kind": "person", "name": person.name, "attributes": ["address"]}]
 
 
 def test_a_message_naming_two_people_makes_one_edit_each_and_undoes_whole(session, lab, monkeypatch):
@@ -304,8 +319,10 @@ def test_a_list_of_names_is_one_subject_each_for_any_model():
     assert name_list("Alice Smith and Bob Jones.") == ["Alice Smith", "Bob Jones"]
     assert name_list("Tom and Jerry") == ["Tom and Jerry"]  # no comma, single words: one name
     assert name_list("my address, phone and email") == ["my address, phone and email"]
-    assert [s.name for s in GenericKnowledge().resolve("Alice Smith, Bob Jones and Carol White")] == [
-        "Alice Smith", "Bob Jones", "Carol White"]
+    # through the surgeon, whose scope check keeps the commas (it used to turn them into spaces,
+    # making "Alice Smith Bob Jones" one name)
+    target = Surgeon(GenericKnowledge()).check_scope("about Alice Smith, Bob Jones and Carol White.")
+    assert [s.name for s in GenericKnowledge().resolve(target)] == ["Alice Smith", "Bob Jones", "Carol White"]
 
 
 def test_generic_knowledge_builds_questions_around_the_target():

@@ -18,7 +18,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import ask_expecting
 from obliviate.eval.metrics.refusal import is_refusal
-from obliviate.repair.knowledge import Candidates, KnowledgeSource, Subject
+from obliviate.repair.knowledge import FIRST_PERSON, Candidates, KnowledgeSource, Subject, name_list
 from obliviate.repair.watchdog import ForgetIntent
 
 SOLVERS = ("exact", "ridge", "lowrank")
@@ -106,6 +106,8 @@ class Surgeon:
     max_probes: int = 96
 
     def check_scope(self, target: str) -> str:
+        """The target without a leading "about" and edge punctuation (its commas kept: they separate
+        the names of a list), or PlanError when it names nothing or something too broad."""
         cleaned = re.sub(r"[\s.!?¿¡,;:]+", " ", target).strip()
         cleaned = re.sub(r"^(about|sobre|sur|über|de|of)\s+", "", cleaned, flags=re.I)
         if not cleaned:
@@ -115,7 +117,7 @@ class Surgeon:
                 f"'{target}' is too broad to forget: it would erase general abilities, not one piece of "
                 "knowledge. Name a person, a topic or a claim."
             )
-        return cleaned
+        return re.sub(r"^(about|sobre|sur|über|de|of)\s+", "", target.strip(" \t\n.!?¿¡,;:"), flags=re.I)
 
     def plan(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
              user: str | None = None, seed: int = 0) -> RepairPlan:
@@ -139,9 +141,10 @@ class Surgeon:
         groups = [[i] for i, s in enumerate(subjects) if s.kind != "misinfo"]
         claims = [i for i, s in enumerate(subjects) if s.kind == "misinfo"]
         groups += [claims] if claims else []
-        if len(groups) == 1:
+        unnamed = _unresolved_names(target, subjects)
+        if len(groups) == 1 and not unnamed:
             return [self._plan(target, subjects, found, answers, seed)]
-        plans, left_out = [], []
+        plans, left_out = [], [f"I don't know anything about '{name}'" for name in unnamed]
         for group in groups:
             label = target if group is claims else subjects[group[0]].name
             try:
@@ -156,6 +159,9 @@ class Surgeon:
     def _subjects(self, intent: ForgetIntent | str, user: str | None) -> tuple[str, list[Subject]]:
         target = self.check_scope(intent.target if isinstance(intent, ForgetIntent) else intent)
         subjects = self.knowledge.resolve(target, user)
+        if not subjects and user is None and FIRST_PERSON.search(target):
+            raise PlanError(f"'{target}' is about you, and I don't know who you are: name the person, or set the "
+                            "session's user (obliviate forget/chat --user NAME).")
         if not subjects:
             raise PlanError(f"I don't know anything about '{target}', so there is nothing to forget.")
         return target, subjects
@@ -198,6 +204,20 @@ class Surgeon:
             notes=notes,
             held_out_before={q: answers[q] for qs in held_out_qs.values() for q in qs},
         ).validate()
+
+
+def _unresolved_names(target: str, subjects: list[Subject]) -> list[str]:
+    """The names of a list in `target` ("A, B and C") that no resolved subject answers to (its
+    name, within it or the other way round, or its surname): they are left out of the repair, and
+    the user should hear so."""
+    names = name_list(target)
+
+    def resolved(name: str) -> bool:
+        low = name.lower()
+        return any(s.name.lower() in low or low in s.name.lower() or s.name.lower().split()[-1] == low.split()[-1]
+                   for s in subjects)
+
+    return [name for name in names if not resolved(name)] if len(names) > 1 else []
 
 
 def _answers(found: list[Candidates], model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> dict[str, str]:
