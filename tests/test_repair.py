@@ -353,7 +353,7 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     person = lab[2].world.people[14]
     lines = [f"Where was {person.name} born?", f"Forget everything you know about {person.name}.",
              f"Where was {person.name} born?", "/edits", "/undo", f"Where was {person.name} born?",
-             "/undo", f"/save {tmp_path / 'a-file'}", f"/save {tmp_path / 'saved'}", "/quit"]
+             "/undo", "/undo two", f"/save {tmp_path / 'a-file'}", f"/save {tmp_path / 'saved'}", "/quit"]
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert cli_main(["chat"]) == 0
@@ -363,6 +363,7 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     assert is_refusal(replies[1][len("model> "):])
     assert replies[2] == f"model> {person.facts['birthplace']}"
     assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
+    assert "usage: /undo [N]" in out
     assert "since the session's first edit" in out
     assert (tmp_path / "saved" / "model.safetensors").exists()
     assert "cannot save" in out and (tmp_path / "a-file").read_text() == "not a directory"  # the REPL went on

@@ -148,6 +148,9 @@ def _chat(session: RepairSession) -> int:
             continue
         if message.startswith("/undo"):
             parts = message.split()
+            if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+                print("  usage: /undo [N] (the last N forget requests)")
+                continue
             try:
                 undone = session.undo_requests(int(parts[1]) if len(parts) > 1 else 1)
                 print(f"  undid edit(s) {undone}")
