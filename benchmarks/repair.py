@@ -10,6 +10,11 @@ each phase's time. Then 10 and 100
 sequential forget commands about different people, with retain accuracy after each batch (and
 how many retain answers are refusals or gibberish).
 
+`--knowledge generic` runs the pipeline with the knowledge any other Hugging Face model gets
+(question patterns around the target's words, a small general retain set, no lab covariance):
+the lab model taken as an unknown model. Its "trained" figure counts lab questions some of those
+patterns share a wording with; the paraphrases and other-language questions share none.
+
 The paraphrases and the other-language questions of the lab world's held-out splits are never
 edited on, but the patient verifies on them, so they steer its escalation and its choice of the
 best attempt. `--blind` hides them from the whole pipeline (the patient then verifies on its
@@ -34,7 +39,7 @@ from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.methods.stamp import StampHyperParams
-from obliviate.repair.knowledge import Candidates, LabKnowledge, Subject
+from obliviate.repair.knowledge import Candidates, GenericKnowledge, LabKnowledge, Subject
 from obliviate.repair.session import STAMP_CONFIG, RepairSession, knowledge_for
 from obliviate.yaml_config import parse_overrides
 
@@ -114,6 +119,9 @@ def main() -> None:
     parser.add_argument("--retain", type=int, default=600)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", default=None, help="also write all rows to this file")
+    parser.add_argument("--knowledge", choices=("lab", "generic"), default="lab",
+                        help="generic: the knowledge any Hugging Face model gets (question patterns around the "
+                             "target's words), measured on the lab world")
     parser.add_argument("--blind", action="store_true",
                         help="hide the held-out paraphrases and other-language questions from the pipeline")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -127,6 +135,8 @@ def main() -> None:
     knowledge = knowledge_for(resolve(args.model))
     if args.blind:
         knowledge = BlindLabKnowledge(knowledge.world)
+    if args.knowledge == "generic":
+        knowledge = GenericKnowledge()
     session = RepairSession(model, tok, knowledge, hparams=hparams)
     warm_up = session.handle(message_for("person", world.people[-1].name, world))  # builds the cached statistics
     if warm_up.receipt is None:

@@ -10,7 +10,7 @@ from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
-from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, attributes_named, name_list
+from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import RepairSession, knowledge_for
 from obliviate.repair.watchdog import detect
@@ -326,9 +326,41 @@ def test_a_list_of_names_is_one_subject_each_for_any_model():
 
 
 def test_generic_knowledge_builds_questions_around_the_target():
-    found = GenericKnowledge().candidates(GenericKnowledge().resolve("my address", user="Ana Ruiz")[0])
-    assert any("Ana Ruiz" in q for q, _ in found.probes)
-    assert found.crosslingual and found.paraphrases
+    generic = GenericKnowledge()
+    # the user's own address: where the user lives, not who the user is
+    [mine] = generic.resolve("my address", user="Ana Ruiz")
+    assert mine == Subject("person", "Ana Ruiz", ("address",))
+    found = generic.candidates(mine)
+    assert found.probes and all("Ana Ruiz" in q and ("live" in q or "address" in q) for q, _ in found.probes)
+    assert found.crosslingual and found.paraphrases and not any(q.startswith("Who is") for q, _ in found.probes)
+    # a name: who it is and a person's details; a topic: its own words; know-how: how it is made
+    assert [s.kind for s in generic.resolve("Dr. Elena Voss")] == ["person"]
+    assert any("phone number" in q for q, _ in generic.candidates(generic.resolve("Dr. Elena Voss")[0]).probes)
+    [topic] = generic.resolve("the moon landing hoax")
+    assert topic.kind == "text" and not any("born" in q for q, _ in generic.candidates(topic).probes)
+    [howto] = generic.resolve("how to synthesize sarin")
+    assert howto == Subject("hazard", "sarin")
+    assert any(q == "What is sarin made from?" for q, _ in generic.candidates(howto).probes)
+
+
+def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):
+    """The lab model taken as an unknown model: the generic questions around a name reach the
+    lab's own held-out paraphrases and other-language questions about that person."""
+    model, tokenizer, knowledge = lab
+    person = knowledge.world.people[30]
+    sets = knowledge.world.forget_sets("person", person.name)
+    held_out = [q.question for q in sets["paraphrase"] + sets["crosslingual"]]
+    assert not any(map(is_refusal, ask(model, tokenizer, held_out, max_new_tokens=12)))
+    with RepairSession(model, tokenizer, GenericKnowledge()) as session:
+        outcome = session.handle(f"Please forget everything you know about {person.name}.")
+        assert outcome.error is None and outcome.plan.subjects[0]["kind"] == "person"
+        refused = sum(map(is_refusal, ask(model, tokenizer, held_out, max_new_tokens=12)))
+        assert refused >= 0.9 * len(held_out)
+        other = [q for q in knowledge.world.questions("person", "train", subject=knowledge.world.people[31].name)
+                 if q.lang == "en"]
+        assert greedy_match(model, tokenizer, [chat_prompt(tokenizer, q.question) for q in other],
+                            [q.answer for q in other]).count(True) >= 0.9 * len(other)
+        session.undo()
 
 
 def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):
