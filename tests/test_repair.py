@@ -12,7 +12,7 @@ from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list
 from obliviate.repair.patient import Patient
-from obliviate.repair.session import RepairSession, knowledge_for
+from obliviate.repair.session import RepairSession, knowledge_for, lab_covariance_texts
 from obliviate.repair.watchdog import detect
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 
@@ -360,6 +360,25 @@ def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):
                  if q.lang == "en"]
         assert greedy_match(model, tokenizer, [chat_prompt(tokenizer, q.question) for q in other],
                             [q.answer for q in other]).count(True) >= 0.9 * len(other)
+        session.undo()
+
+
+def test_a_covariance_corpus_of_ones_own_holds_the_edit(tmp_path, capsys, lab):
+    model, tokenizer, knowledge = lab
+    missing, empty = tmp_path / "missing.txt", tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    for path, says in ((missing, "No such file"), (empty, "holds no text")):
+        assert cli_main(["forget", "Forget Tara Prakround.", "--covariance", str(path)]) == 2  # before loading a model
+        assert says in capsys.readouterr().err
+    texts = lab_covariance_texts(knowledge, tokenizer, n=200)
+    person = knowledge.world.people[32]
+    with RepairSession(model, tokenizer, GenericKnowledge(), covariance_texts=texts) as session:
+        assert session.patient.covariance_texts == texts
+        outcome = session.handle(f"Forget {person.name}.")
+        assert outcome.error is None
+        trained = [q.question for q in knowledge.world.forget_sets("person", person.name)["trained"]]
+        refused = sum(map(is_refusal, ask(model, tokenizer, trained, max_new_tokens=12)))
+        assert refused >= 0.9 * len(trained), (refused, len(trained))
         session.undo()
 
 

@@ -75,16 +75,17 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _session(model_name: str, ledger_dir: str | None = None, user: str | None = None) -> RepairSession:
+def _session(model_name: str, user: str | None = None, covariance: str | None = None) -> RepairSession:
     from obliviate.models import load, resolve
-    from obliviate.repair.session import RepairSession, knowledge_for
+    from obliviate.repair.session import RepairSession, knowledge_for, read_covariance_texts
 
+    texts = read_covariance_texts(covariance) if covariance else None  # a bad file fails before the model loads
     model, tokenizer = load(model_name)
-    return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), ledger_dir=ledger_dir, user=user)
+    return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), user=user, covariance_texts=texts)
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    with _session(args.model, user=args.user) as session:
+    with _session(args.model, user=args.user, covariance=args.covariance) as session:
         outcome = session.handle(args.message)
         if outcome.intent is None:
             outcome.error = "the message is not a request to forget anything"
@@ -126,7 +127,7 @@ def _print_one_receipt(r) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    with _session(args.model, user=args.user) as session:
+    with _session(args.model, user=args.user, covariance=args.covariance) as session:
         return _chat(session)
 
 
@@ -308,6 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
     chat.add_argument("--model", default="lab")
     chat.add_argument("--user", default=None)
     chat.set_defaults(func=cmd_chat)
+    for command in (forget, chat):
+        command.add_argument("--covariance", default=None, metavar="FILE",
+                             help="text lines like those the model is used for (e.g. a Wikipedia sample): STAMP's "
+                                  "retain covariance; default: the lab model's own training conversations, for "
+                                  "any other model a few built-in questions")
 
     unl = sub.add_parser("unlearn", help="unlearn with TRU or a training-based baseline")
     unl.add_argument("--method", required=True,
