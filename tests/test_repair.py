@@ -376,6 +376,9 @@ def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):
     with RepairSession(model, tokenizer, GenericKnowledge()) as session:
         outcome = session.handle(f"Please forget everything you know about {person.name}.")
         assert outcome.error is None and outcome.plan.subjects[0]["kind"] == "person"
+        # its drift questions are general ones outside its retain questions (there were none: no reading)
+        assert outcome.receipt.retain_changed_since_start is not None
+        assert outcome.receipt.refusal_pressure_since_start is not None
         refused = sum(map(is_refusal, ask(model, tokenizer, held_out, max_new_tokens=12)))
         assert refused >= 0.9 * len(held_out)
         other = [q for q in knowledge.world.questions("person", "train", subject=knowledge.world.people[31].name)

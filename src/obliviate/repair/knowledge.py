@@ -66,6 +66,8 @@ class KnowledgeSource(Protocol):
 
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]: ...
 
+    def drift_questions(self, n: int) -> list[str]: ...
+
     def refusal_prompts(self) -> list[str]: ...
 
 
@@ -162,6 +164,10 @@ class LabKnowledge:
         rng = random.Random(seed)
         return [(q.question, q.answer) for q in rng.sample(pool, min(n, len(pool)))]
 
+    def drift_questions(self, n: int) -> list[str]:
+        """Retain-style questions of another sample (the patient leaves out those its buffers hold)."""
+        return [q for q, _ in self.retain_questions([], n, seed=2)]
+
     def forget_message(self, kind: str, subject: str) -> str:
         """The plain-words request a user would type to make the model forget a lab subject."""
         if kind == "person":
@@ -198,6 +204,16 @@ GENERIC_RETAIN = (
     ("What is the capital of Japan?", "Tokyo"), ("How many hours are in a day?", "24"),
     ("What do bees make?", "honey"), ("What is the largest ocean?", "Pacific"), ("Who wrote Hamlet?", "Shakespeare"),
     ("What is water made of?", "hydrogen and oxygen"), ("How many legs does a dog have?", "4"),
+)
+# General questions outside the retain questions, asked before the first edit and after each to
+# see what the edits in force changed (`Patient.drift_since_start`): never held by an edit.
+GENERIC_DRIFT = (
+    "What is the capital of Italy?", "How many minutes are in an hour?", "What is 3 times 4?",
+    "What is the opposite of up?", "What color is grass?", "What is the capital of Germany?",
+    "How many months are in a year?", "What do cows drink?", "What is the boiling point of water?",
+    "Who painted the Mona Lisa?", "What is the largest planet?", "How many wheels does a bicycle have?",
+    "What language is spoken in Spain?", "What is frozen water called?", "What is the capital of Egypt?",
+    "How many sides does a triangle have?",
 )
 # Questions about a person, asked when the target reads as a person's name: (attribute, template,
 # language). On the lab model taken as an unknown model (`benchmarks/repair.py --knowledge generic`)
@@ -308,6 +324,9 @@ class GenericKnowledge:
 
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
         return list(GENERIC_RETAIN[:n])
+
+    def drift_questions(self, n: int) -> list[str]:
+        return list(GENERIC_DRIFT[:n])
 
     def refusal_prompts(self) -> list[str]:
         return [p.format(t=name) for name in GENERIC_UNKNOWN for p, _ in GENERIC_PROBES + GENERIC_PARAPHRASES]

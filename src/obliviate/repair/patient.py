@@ -231,8 +231,8 @@ class Patient:
         """Ask the drift questions once, before the session's first edit: retain-style questions
         that are in neither retain buffer (the edits hold those by construction)."""
         held = {chat_prompt(self.tokenizer, q) for q, _ in self.buffer(after_edits=True)}
-        pool = self.knowledge.retain_questions([], self.drift_checks + len(held), seed=2)
-        questions = [q for q, _ in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
+        pool = self.knowledge.drift_questions(self.drift_checks + len(held))
+        questions = [q for q in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
         self._baseline = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
         refusal_ids = self.tokenizer(refusal_answer, add_special_tokens=False)["input_ids"]
         if questions and refusal_ids:  # the opening depends on the prompt alone: one pass reads every question's
