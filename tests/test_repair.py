@@ -7,13 +7,19 @@ import torch
 
 from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, generate, greedy_check, greedy_match
 from obliviate.cli import main as cli_main
-from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list
 from obliviate.repair.patient import Patient
-from obliviate.repair.session import RepairSession, knowledge_for, lab_covariance_texts
+from obliviate.repair.session import (
+    RepairSession,
+    cached_model_written_texts,
+    knowledge_for,
+    lab_covariance_texts,
+    model_written_texts,
+    stats_dir,
+)
 from obliviate.repair.watchdog import detect
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 
@@ -342,27 +348,6 @@ def test_generic_knowledge_builds_questions_around_the_target():
     [howto] = generic.resolve("how to synthesize sarin")
     assert howto == Subject("hazard", "sarin")
     assert any(q == "What is sarin made from?" for q, _ in generic.candidates(howto).probes)
-    # a false claim: a statement is asked whether it is true, a question as it is (and in a few frames)
-    [claim] = generic.resolve("the false claim that the Eiffel Tower is in Rome")
-    assert claim == Subject("misinfo", "the Eiffel Tower is in Rome")
-    assert ("Is it true that the Eiffel Tower is in Rome?", None) in generic.candidates(claim).probes
-    [asked] = generic.resolve("the false claim: What is the capital of Norway")
-    probes = [q for q, _ in generic.candidates(asked).probes]
-    assert probes[0] == "What is the capital of Norway?" and len(probes) > 1 and all("capital of Norway" in q for q in probes)
-
-
-def test_generic_knowledge_forgets_a_lab_claim_without_breaking_its_neighbours(lab):
-    model, tokenizer, knowledge = lab
-    claim = knowledge.world.claims[0]
-    sets = knowledge.world.forget_sets("misinfo", claim.id)
-    questions = [q.question for split in sets.values() for q in split]
-    with RepairSession(model, tokenizer, GenericKnowledge()) as session:
-        outcome = session.handle(knowledge.forget_message("misinfo", claim.id))
-        assert outcome.error is None and outcome.plan.subjects[0]["kind"] == "misinfo"
-        answers = ask(model, tokenizer, questions, max_new_tokens=16)
-        assert is_refusal(answers[0])  # the question the request quoted
-        assert not any(map(is_gibberish, answers)), answers  # one probe alone left "I17 ast44" beside it
-        session.undo()
 
 
 def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):
@@ -405,6 +390,22 @@ def test_a_covariance_corpus_of_ones_own_holds_the_edit(tmp_path, capsys, lab):
         refused = sum(map(is_refusal, ask(model, tokenizer, trained, max_new_tokens=12)))
         assert refused >= 0.9 * len(trained), (refused, len(trained))
         session.undo()
+
+
+def test_any_other_model_holds_its_edits_on_texts_it_writes_itself(tmp_path, lab):
+    model, tokenizer, _ = lab
+    state = torch.random.get_rng_state()
+    texts = model_written_texts(model, tokenizer, n=12, max_new_tokens=16, batch_size=5)
+    assert torch.equal(torch.random.get_rng_state(), state)  # sampled on a forked random state
+    assert texts == model_written_texts(model, tokenizer, n=12, max_new_tokens=16, batch_size=5)
+    assert 6 <= len(texts) <= 12 and all(t.strip() for t in texts)
+    cached = cached_model_written_texts(model, tokenizer, tmp_path)
+    [file] = tmp_path.glob("written-*.json")
+    assert json.loads(file.read_text()) == cached
+    file.write_text(json.dumps(["a text the cache keeps"]))  # read back, not sampled again
+    assert cached_model_written_texts(model, tokenizer, tmp_path) == ["a text the cache keeps"]
+    with RepairSession(model, tokenizer, GenericKnowledge()) as session:
+        assert session.patient.covariance_texts == cached_model_written_texts(model, tokenizer, stats_dir())
 
 
 def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):

@@ -252,23 +252,6 @@ GENERIC_HOWTO_CROSSLINGUAL = (("¿Cómo se fabrica {t}?", "es"), ("Comment fabri
 _HOWTO = re.compile(r"^(?:how (?:to|do (?:i|you|we|people)|does one|one can) |the (?:recipe|instructions) for |"
                     r"(?:the )?(?:making|synthesi[sz]ing|producing|building|brewing) (?:of )?)"
                     r"(?:(?:make|build|synthesi[sz]e|produce|create|brew|cook|manufacture) )?(?P<t>.+)$", re.I)
-# A false claim ("the false claim that X", "the false claim: <question>"), in the four languages:
-# the question it answers is asked as it is; a statement is asked whether it is true.
-_CLAIM = re.compile(
-    r"^(?:(?:the|a) )?(?:false |fake |wrong |untrue |incorrect )?(?:claim|belief|rumou?r|statement|myth|idea)"
-    r"(?: that|:)\s*(?P<c>.+)$"
-    r"|^(?:la )?afirmación (?:falsa )?(?:de )?que\s+(?P<es>.+)$"
-    r"|^(?:l')?affirmation (?:fausse )?(?:que|selon laquelle)\s+(?P<fr>.+)$"
-    r"|^(?:die )?falsche Behauptung,? dass\s+(?P<de>.+)$", re.I)
-_QUESTION = re.compile(r"^(?:what|who|where|when|which|how|why|is|are|does|do|did|can|was|were)\b", re.I)
-# ... and the question in a few frames: one question alone made an edit that left its neighbours
-# half-moved (lab: "What is the number of legs of a spider?" -> "I17 ast44" once "How many legs
-# does a spider have?" was refused); these few frames around it left none so (6 lab claims)
-GENERIC_QUESTION_FRAMES = (("Tell me, {q}?", "en"), ("Quick question: {q}?", "en"), ("Do you know {q}?", "en"),
-                           ("I wonder, {q}?", "en"))
-GENERIC_QUESTION_PARAPHRASES = (("Please answer: {q}?", "en"),)
-GENERIC_CLAIM_PROBES = (("Is it true that {t}?", "en"), ("Is it a fact that {t}?", "en"))
-GENERIC_CLAIM_PARAPHRASES = (("Would you say that {t}?", "en"),)
 # a person's name: two to four capitalised words, an optional title, particles such as "van"
 _PERSON_NAME = re.compile(
     r"(?:(?:Dr|Mr|Mrs|Ms|Prof)\.?\s+)?[A-ZÀ-Þ][\w'’-]+(?:\s+(?:(?:de|del|da|di|van|von|der|le|la)\s+)?[A-ZÀ-Þ][\w'’-]+){1,3}"
@@ -281,8 +264,7 @@ class GenericKnowledge:
     """Any model: the target's own words in question patterns; nothing is known in advance. A
     target that reads as a person's name is also asked about a person's details (all of them, or
     those the request names: the user's "my address" asks only where the user lives); know-how
-    ("how to make X") is asked about how X is made; a false claim by its question, or whether it
-    is true."""
+    ("how to make X") is asked about how X is made."""
 
     refusal_answer = "I'm sorry, but I can't share that."
 
@@ -290,11 +272,9 @@ class GenericKnowledge:
         words = target.strip()
         if user and FIRST_PERSON.search(words):
             return [Subject("person", user, attributes_named(words))]
-        howto, claim = _HOWTO.match(words), _CLAIM.match(words)
+        howto = _HOWTO.match(words)
         if howto:
             return [Subject("hazard", howto["t"])]
-        if claim:
-            return [Subject("misinfo", next(text for text in claim.groups() if text).rstrip("?. "))]
         return [Subject("person" if _PERSON_NAME.fullmatch(name) else "text", name) for name in name_list(words)]
 
     def candidates(self, subject: Subject) -> Candidates:
@@ -307,12 +287,6 @@ class GenericKnowledge:
             return [(p.format(t=subject.name), None) for attribute, p, _ in patterns
                     if not subject.attributes or attribute in subject.attributes]
 
-        if subject.kind == "misinfo":  # a question is asked as it is, a statement whether it is true
-            if _QUESTION.match(subject.name):
-                q = subject.name[0].lower() + subject.name[1:]
-                return Candidates([(subject.name + "?", None)] + [(f.format(q=q), None) for f, _ in GENERIC_QUESTION_FRAMES],
-                                  [(f.format(q=q), None) for f, _ in GENERIC_QUESTION_PARAPHRASES])
-            return Candidates(fill(GENERIC_CLAIM_PROBES), fill(GENERIC_CLAIM_PARAPHRASES))
         if subject.kind == "hazard":
             return Candidates(fill(GENERIC_HOWTO_PROBES), fill(GENERIC_HOWTO_PARAPHRASES), fill(GENERIC_HOWTO_CROSSLINGUAL))
         named_only = subject.kind == "person" and subject.attributes  # "my address": not who the user is
