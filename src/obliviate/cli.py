@@ -313,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--covariance", default=None, metavar="FILE",
                              help="text lines like those the model is used for (e.g. a Wikipedia sample): STAMP's "
                                   "retain covariance; default: the lab model's own training conversations, for "
-                                  "any other model a few built-in questions")
+                                  "any other model 200 texts it writes itself")
 
     unl = sub.add_parser("unlearn", help="unlearn with TRU or a training-based baseline")
     unl.add_argument("--method", required=True,
