@@ -218,7 +218,7 @@ GENERIC_DRIFT = (
 # Questions about a person, asked when the target reads as a person's name: (attribute, template,
 # language). On the lab model taken as an unknown model (`benchmarks/repair.py --knowledge generic`)
 # the name questions above alone made 0.30 of a person's trained questions refused, 0.32 of the
-# held-out paraphrases and 0.28 of the other-language questions; with these, 0.97 / 0.93 / 0.92.
+# held-out paraphrases and 0.28 of the other-language questions; with these, 0.99 / 0.95 / 0.97.
 GENERIC_PERSON_PROBES = (
     ("birthplace", "Where is {t} from?", "en"), ("birth_date", "When was {t} born?", "en"),
     ("occupation", "What does {t} do for work?", "en"), ("employer", "Who does {t} work for?", "en"),
