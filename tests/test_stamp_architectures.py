@@ -789,3 +789,24 @@ def test_protected_directions_keep_the_retain_outputs_an_edit_would_move():
         forget_moved[rank] = float((outputs_at(model, tok, prompts(tok, FORGET)) - forget_before).norm())
     assert retain_moved[16] < 0.5 * retain_moved[0]
     assert forget_moved[16] > 0.9 * forget_moved[0]
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_the_whole_pipeline_runs_on_any_layout_and_undoes_bitwise(arch, tmp_path, monkeypatch):
+    """A forget message on a tiny random model of each layout, through the generic knowledge: the
+    model writes its own covariance texts, the edit lands on down-projections, undo restores it."""
+    from obliviate.repair.knowledge import GenericKnowledge
+    from obliviate.repair.session import RepairSession
+
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path))
+    tok, model = make_tokenizer(), make_model(arch)
+    with RepairSession(model, tok, GenericKnowledge()) as session:
+        assert session.patient.covariance_texts and (tmp_path / "stamp").exists()
+        before = session.fingerprint()
+        outcome = session.handle("Please forget Ana Ruiz.")
+        assert outcome.error is None, outcome.error
+        edited = outcome.receipt.parameters
+        assert edited and all(".mlp." in name and name.endswith(".weight") for name in edited)
+        assert session.fingerprint() != before
+        session.undo_requests()
+        assert session.fingerprint() == before
