@@ -10,7 +10,7 @@ from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
-from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list
+from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list, names_in
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import (
     RepairSession,
@@ -348,6 +348,22 @@ def test_generic_knowledge_builds_questions_around_the_target():
     [howto] = generic.resolve("how to synthesize sarin")
     assert howto == Subject("hazard", "sarin")
     assert any(q == "What is sarin made from?" for q, _ in generic.candidates(howto).probes)
+
+
+def test_generic_neighbours_are_the_people_the_model_writes_about(lab):
+    assert names_in(["Ana Ruiz met Luis Pérez.", "then ana ruiz left; Ana Ruiz and Eva Braun"], limit=5) == [
+        "Ana Ruiz", "Luis Pérez", "Eva Braun"]
+    generic = GenericKnowledge(neighbours=["Ana Ruiz"])
+    assert generic.retain_questions([], 12) == GenericKnowledge().retain_questions([], 12)  # the general ones
+    buffer = [q for q, _ in generic.retain_questions([], 1000)]
+    assert "Where does Ana Ruiz live?" in buffer and len(buffer) == 12 + 7
+    assert generic.retain_questions([Subject("person", "Bob Jones")], 96) == GenericKnowledge().retain_questions([], 96)
+    model, tokenizer, _ = lab
+    with RepairSession(model, tokenizer, GenericKnowledge()) as session:
+        neighbours = session.patient.knowledge.neighbours
+        assert neighbours and set(neighbours) <= set(names_in(session.patient.covariance_texts, limit=1000))
+        assert session.surgeon.knowledge is session.patient.knowledge
+        assert len(session.patient.buffer()) == 12 < len(session.patient.buffer(after_edits=True))
 
 
 def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):

@@ -810,3 +810,19 @@ def test_the_whole_pipeline_runs_on_any_layout_and_undoes_bitwise(arch, tmp_path
         assert session.fingerprint() != before
         session.undo_requests()
         assert session.fingerprint() == before
+
+
+def test_retain_prompts_that_name_the_subject_are_released_from_the_hold():
+    """A retain buffer may hold other questions about the very subject being forgotten (the
+    generic knowledge's neighbours are people the model writes about): the edit lets go of them
+    as of its own forget prompts, else the hold fights the forgetting."""
+    tok, model = make_tokenizer(), make_model("llama")
+    hp = StampHyperParams(layers=[LAYER], solver="ridge", target="refusal_mean", retain_weight=1.0)
+    ctx = context(tok)
+    forget = tuple(prompts(tok, ["where does alice live ?"]))  # not itself in the buffer
+    named = retain_moments(model, tok, [StampRequest(forget, subject="bob")], [LAYER], hp, ctx)
+    unnamed = retain_moments(model, tok, [StampRequest(forget)], [LAYER], hp, ctx)
+    assert unnamed[LAYER].released is None  # no buffer prompt is a forget prompt
+    assert named[LAYER].released is not None  # "where does bob work ?" names bob: released
+    assert torch.equal(named[LAYER].full, unnamed[LAYER].full)  # the same buffer, let go of for this edit
+    assert float((unnamed[LAYER].held() - named[LAYER].held()).norm()) > 0

@@ -670,9 +670,11 @@ def refusal_targets(values: Tensor, refusal: Tensor, subspace_dim: int) -> Tenso
 
 
 def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest]) -> list[int] | None:
-    """Indices of the retain prompts that are also being forgotten (None: no overlap)."""
+    """Indices of the retain prompts that are also being forgotten: a forget prompt, or any prompt
+    naming a request's subject (None: no overlap)."""
     forget = {p for r in reqs for p in r.prompts}
-    hits = [i for i, p in enumerate(retain_prompts) if p in forget]
+    subjects = [r.subject for r in reqs if r.subject]
+    hits = [i for i, p in enumerate(retain_prompts) if p in forget or any(s in p for s in subjects)]
     return hits or None
 
 

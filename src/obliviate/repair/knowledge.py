@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Protocol
 
 from obliviate.lab import templates as T
@@ -260,13 +261,27 @@ GENERIC_UNKNOWN = ("Zorblat Quenvish", "Ilvane Drucomar", "Pessa Morvintal", "Ta
                    "Quira Bestalon", "Hobrin Vaskelt", "Marlo Fentriss", "Yesk Ortavine", "Delphy Crandor")
 
 
+def names_in(texts: Sequence[str], limit: int = 100) -> list[str]:
+    """The first `limit` distinct two-word capitalised names in `texts`, in order of appearance."""
+    found = (m.group(0) for text in texts for m in re.finditer(r"\b[A-ZÀ-Þ][a-zà-ÿ]+ [A-ZÀ-Þ][a-zà-ÿ]+\b", text))
+    return list(dict.fromkeys(found))[:limit]
+
+
 class GenericKnowledge:
     """Any model: the target's own words in question patterns; nothing is known in advance. A
     target that reads as a person's name is also asked about a person's details (all of them, or
     those the request names: the user's "my address" asks only where the user lives); know-how
-    ("how to make X") is asked about how X is made."""
+    ("how to make X") is asked about how X is made.
+
+    `neighbours` are names whose person questions, answered by the model itself, join a dozen
+    general ones in the retain buffer (in any buffer larger than those; a plan's retain checks keep
+    to the general ones): the session takes them from texts the model writes (`names_in`), so that
+    forgetting one person leaves alone the people the model knows."""
 
     refusal_answer = "I'm sorry, but I can't share that."
+
+    def __init__(self, neighbours: Sequence[str] = ()) -> None:
+        self.neighbours = list(neighbours)
 
     def resolve(self, target: str, user: str | None = None) -> list[Subject]:
         words = target.strip()
@@ -297,7 +312,10 @@ class GenericKnowledge:
         )
 
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
-        return list(GENERIC_RETAIN[:n])
+        if exclude or n <= len(GENERIC_RETAIN):
+            return list(GENERIC_RETAIN[:n])
+        about_neighbours = [(p.format(t=name), None) for name in self.neighbours for _, p, _ in GENERIC_PERSON_PROBES[:7]]
+        return (list(GENERIC_RETAIN) + about_neighbours)[:n]
 
     def drift_questions(self, n: int) -> list[str]:
         return list(GENERIC_DRIFT[:n])
