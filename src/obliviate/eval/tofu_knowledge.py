@@ -79,8 +79,5 @@ class TofuKnowledge:
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
         return random.Random(seed).sample(self.retain, min(n, len(self.retain)))
 
-    def drift_questions(self, n: int) -> list[str]:
-        return [q for q, _ in self.retain_questions([], n, seed=2)]
-
     def refusal_prompts(self) -> list[str]:
         return GenericKnowledge().refusal_prompts()

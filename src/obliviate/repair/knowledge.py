@@ -67,8 +67,6 @@ class KnowledgeSource(Protocol):
 
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]: ...
 
-    def drift_questions(self, n: int) -> list[str]: ...
-
     def refusal_prompts(self) -> list[str]: ...
 
 
@@ -164,10 +162,6 @@ class LabKnowledge:
                 if q.subject not in names and q.category in ("person", "hazard", "misinfo", "general")]
         rng = random.Random(seed)
         return [(q.question, q.answer) for q in rng.sample(pool, min(n, len(pool)))]
-
-    def drift_questions(self, n: int) -> list[str]:
-        """Retain-style questions of another sample (the patient leaves out those its buffers hold)."""
-        return [q for q, _ in self.retain_questions([], n, seed=2)]
 
     def forget_message(self, kind: str, subject: str) -> str:
         """The plain-words request a user would type to make the model forget a lab subject."""
@@ -318,6 +312,7 @@ class GenericKnowledge:
         return (list(GENERIC_RETAIN) + about_neighbours)[:n]
 
     def drift_questions(self, n: int) -> list[str]:
+        """Its retain questions all fit in the patient's buffer: the drift is read on others."""
         return list(GENERIC_DRIFT[:n])
 
     def refusal_prompts(self) -> list[str]:

@@ -229,9 +229,12 @@ class Patient:
 
     def _take_baseline(self, refusal_answer: str) -> None:
         """Ask the drift questions once, before the session's first edit: retain-style questions
-        that are in neither retain buffer (the edits hold those by construction)."""
+        that are in neither retain buffer (the edits hold those by construction). A knowledge
+        source whose retain questions all fit in the buffer names others (`drift_questions`)."""
         held = {chat_prompt(self.tokenizer, q) for q, _ in self.buffer(after_edits=True)}
-        pool = self.knowledge.drift_questions(self.drift_checks + len(held))
+        n = self.drift_checks + len(held)
+        named = getattr(self.knowledge, "drift_questions", None)  # a source may name them; else another sample
+        pool = named(n) if named else [q for q, _ in self.knowledge.retain_questions([], n, seed=2)]
         questions = [q for q in pool if chat_prompt(self.tokenizer, q) not in held][: self.drift_checks]
         self._baseline = dict(zip(questions, ask(self.model, self.tokenizer, questions, max_new_tokens=self.answer_tokens)))
         refusal_ids = self.tokenizer(refusal_answer, add_special_tokens=False)["input_ids"]
