@@ -208,7 +208,8 @@ def _choice(name: str, value: str, options: Sequence[str]) -> None:
 @dataclass(frozen=True)
 class StampRequest:
     """One thing to forget: its formatted forget prompts and, optionally, the answer to give
-    instead (used by the v* target; defaults to the context's refusal answer)."""
+    instead (used by the v* target; defaults to the context's refusal answer) and the subject the
+    prompts are about (key position "subject"; retain prompts that name it are let go of)."""
 
     prompts: tuple[str, ...]
     answer: str | None = None
