@@ -163,12 +163,13 @@ class RepairSession:
             # writes, and the people named in them are the neighbours held once edits are in force
             # (at the first edit they cost refusals: 0.844 of a person's questions against 0.990),
             # without the lab's prompt boost and stiff directions (with them earlier targets fell
-            # to 0.80). Lab model as an unknown model, 10 / 30 / 100 sequential people: -6.2 /
-            # -31.8 / -62.8 retain points against -13.0 / -45.3 / -70.5 with the texts alone.
+            # to 0.80). Lab model as an unknown model, 10 / 30 / 100 sequential people: -2.7 /
+            # -19.0 / -58.3 retain points with 300 names (100: -6.2 / -31.8 / -62.8), against
+            # -13.0 / -45.3 / -70.5 with the texts alone.
             written = cached_model_written_texts(model, tokenizer, stats_dir())
             covariance = written if covariance is None else covariance
             if not knowledge.neighbours:
-                knowledge = GenericKnowledge(neighbours=names_in(written))
+                knowledge = GenericKnowledge(neighbours=names_in(written, limit=300))
             holds = {"retain_prompts": len(GENERIC_RETAIN), "retain_prompt_boost_after_edits": 1.0,
                      "protected_rank_after_edits": 0}
         self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
