@@ -41,6 +41,7 @@ from obliviate.eval.tofu_pipeline import (
     scenario_of,
     write_json,
 )
+from obliviate.files import write_text_atomically
 from obliviate.yaml_config import read_yaml_mapping
 
 Log = Callable[[str], None]
@@ -269,13 +270,7 @@ def write_table(path: Path, rows: list[Mapping[str, Any]], attacks: list[str]) -
         lines.append("| " + " | ".join(cells) + " |")
     note = ("\nforget/retain acc: share of replies containing the gold answer (TOFU: ROUGE-L recall >= 0.5); "
             "attack columns: leak rate under that attack; UQ/RQ: rubric judge, 0-10.\n")
-    _write_text(path, "\n".join(lines) + "\n" + note)
-
-
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, "\n".join(lines) + "\n" + note)
 
 
 def _save_figure(fig: Any, path: Path) -> None:

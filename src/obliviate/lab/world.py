@@ -18,11 +18,11 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from obliviate.files import write_text_atomically
 from obliviate.lab import templates as T
 
 CATEGORIES = ("person", "private", "unknown", "hazard", "harmful", "misinfo", "general")
@@ -157,23 +157,10 @@ class World:
         manifest = {"seed": self.seed, "fingerprint": self.fingerprint(),
                     "counts": {name: len(rows) for name, rows in files.items()}}
         for name, rows in files.items():
-            written.append(_write_atomic(out / name, "".join(
+            written.append(write_text_atomically(out / name, "".join(
                 json.dumps(r, ensure_ascii=False) + "\n" for r in rows)))
-        written.append(_write_atomic(out / "manifest.json", json.dumps(manifest, indent=2) + "\n"))
+        written.append(write_text_atomically(out / "manifest.json", json.dumps(manifest, indent=2) + "\n"))
         return written
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, Trainer, TrainingArguments, set_seed
 
 from obliviate.chat import answer_logits
+from obliviate.files import write_text_atomically
 from obliviate.hooks import layer_hidden, module_call
 from obliviate.methods.data import ForgetRetainCollator, ForgetRetainDataset, pad_token_id
 from obliviate.methods.losses import mean_nll
@@ -113,7 +114,7 @@ class MethodConfig:
     def to_yaml(self, path: str | os.PathLike, method: str | None = None) -> None:
         """Write the resolved config (atomically), with the method name first when given."""
         values = ({"method": method} if method else {}) | self.to_dict()
-        _write_atomically(Path(path), yaml.safe_dump(values, sort_keys=False))
+        write_text_atomically(Path(path), yaml.safe_dump(values, sort_keys=False))
 
     def targets_for(self, forget_count: int, targets: Sequence[str] | None) -> list[str] | None:
         """The per-forget-item target answers this method trains on (None: it uses none)."""
@@ -145,18 +146,6 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
     if hint is str and isinstance(value, str):
         return value
     raise ValueError(f"{name} must be of type {getattr(hint, '__name__', hint)}, got {value!r}")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        os.unlink(temp)
-        raise
 
 
 # --------------------------------------------------------------------------- base trainer
@@ -461,7 +450,7 @@ def unlearn(
         trained.eval()
         if out_dir is not None:
             trainer.hparams.to_yaml(work_dir / "config.yaml", method=method)
-            _write_atomically(work_dir / "train_log.json", json.dumps(trainer.state.log_history, indent=1))
+            write_text_atomically(work_dir / "train_log.json", json.dumps(trainer.state.log_history, indent=1))
         return trained
     finally:
         if out_dir is None:

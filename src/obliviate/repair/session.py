@@ -20,6 +20,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import ask, chat_prompt
+from obliviate.files import write_text_atomically
 from obliviate.methods.stamp import StampHyperParams
 from obliviate.repair.knowledge import GENERIC_RETAIN, GenericKnowledge, KnowledgeSource, LabKnowledge, names_in
 from obliviate.repair.ledger import EditLedger, model_fingerprint, save_model_atomically
@@ -116,10 +117,7 @@ def cached_model_written_texts(model: PreTrainedModel, tokenizer: PreTrainedToke
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         texts = model_written_texts(model, tokenizer)
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(texts), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(texts))
     return texts
 
 
