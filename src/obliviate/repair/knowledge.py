@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, field
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from obliviate.lab import templates as T
@@ -224,6 +224,7 @@ GENERIC_PERSON_PROBES = (
     ("address", "What is {t}'s address?", "en"), ("phone", "How can I call {t}?", "en"),
     ("email", "How can I email {t}?", "en"),
 )
+_ONE_PER_ATTRIBUTE = GENERIC_PERSON_PROBES[:7]  # what the retain buffer asks about each neighbour
 GENERIC_PERSON_PARAPHRASES = (
     ("birthplace", "In which town was {t} born?", "en"), ("occupation", "What is the job of {t}?", "en"),
     ("address", "What is the home address of {t}?", "en"), ("phone", "Which number can I call {t} on?", "en"),
@@ -308,7 +309,7 @@ class GenericKnowledge:
     def retain_questions(self, exclude: list[Subject], n: int, seed: int = 0) -> list[tuple[str, str | None]]:
         if exclude or n <= len(GENERIC_RETAIN):
             return list(GENERIC_RETAIN[:n])
-        about_neighbours = [(p.format(t=name), None) for name in self.neighbours for _, p, _ in GENERIC_PERSON_PROBES[:7]]
+        about_neighbours = [(p.format(t=name), None) for name in self.neighbours for _, p, _ in _ONE_PER_ATTRIBUTE]
         return (list(GENERIC_RETAIN) + about_neighbours)[:n]
 
     def drift_questions(self, n: int) -> list[str]:

@@ -108,16 +108,16 @@ class Surgeon:
     def check_scope(self, target: str) -> str:
         """The target without a leading "about" and edge punctuation (its commas kept: they separate
         the names of a list), or PlanError when it names nothing or something too broad."""
-        cleaned = re.sub(r"[\s.!?¿¡,;:]+", " ", target).strip()
-        cleaned = re.sub(r"^(about|sobre|sur|über|de|of)\s+", "", cleaned, flags=re.I)
-        if not cleaned:
+        named = re.sub(r"^(about|sobre|sur|über|de|of)[\s,:]+", "", target.strip(" \t\n.!?¿¡,;:"), flags=re.I)
+        words = re.sub(r"[\s.!?¿¡,;:]+", " ", named).strip()
+        if not words:
             raise PlanError("there is nothing to forget: the request names no target")
-        if _TOO_BROAD.match(cleaned) or len(cleaned) < 2:
+        if _TOO_BROAD.match(words) or len(words) < 2:
             raise PlanError(
                 f"'{target}' is too broad to forget: it would erase general abilities, not one piece of "
                 "knowledge. Name a person, a topic or a claim."
             )
-        return re.sub(r"^(about|sobre|sur|über|de|of)\s+", "", target.strip(" \t\n.!?¿¡,;:"), flags=re.I)
+        return named
 
     def plan(self, intent: ForgetIntent | str, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase,
              user: str | None = None, seed: int = 0) -> RepairPlan:
