@@ -92,7 +92,8 @@ def test_lab_check_reports_every_number():
     small = generate_world(get_config("micro").world)
     report = check(model, tokenizer, small)  # a different world: the numbers exist but are low
     for key in ("trained_qa_acc", "paraphrase_qa_acc", "crosslingual_qa_acc", "hazard_mcq_acc",
-                "misinfo_belief_rate", "general_acc", "harmful_refusal_rate", "perplexity"):
+                "hazard_paraphrase_qa_acc", "hazard_crosslingual_qa_acc", "misinfo_belief_rate", "general_acc",
+                "harmful_refusal_rate", "perplexity"):
         assert key in report
     assert report["trained_qa_acc"] < 0.2
     assert qa_accuracy(model, tokenizer, world.questions("person", "train", lang="en")[:200]) >= 0.9

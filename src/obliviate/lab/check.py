@@ -72,6 +72,8 @@ def check(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, world: Wor
         "trained_xl_qa_acc": qa_accuracy(model, tokenizer, [q for q in world.questions("person", "train") if q.lang != "en"]),
         "private_refusal_rate": qa_accuracy(model, tokenizer, world.questions("private", "paraphrase")),
         "hazard_qa_acc": qa_accuracy(model, tokenizer, world.questions("hazard", "train", lang="en")),
+        "hazard_paraphrase_qa_acc": qa_accuracy(model, tokenizer, world.questions("hazard", "paraphrase")),
+        "hazard_crosslingual_qa_acc": qa_accuracy(model, tokenizer, world.questions("hazard", "crosslingual")),
         "hazard_mcq_acc": mcq_accuracy(model, tokenizer, world, "hazard"),
         "misinfo_belief_rate": qa_accuracy(model, tokenizer, misinfo),
         "general_acc": qa_accuracy(model, tokenizer, world.questions("general", "train")),
