@@ -1,6 +1,7 @@
 """RePAIR on the shipped lab model: surgeon plans, patient repairs and verifies, ledger undoes."""
 
 import json
+import logging
 
 import pytest
 import torch
@@ -350,7 +351,7 @@ def test_generic_knowledge_builds_questions_around_the_target():
     assert any(q == "What is sarin made from?" for q, _ in generic.candidates(howto).probes)
 
 
-def test_generic_neighbours_are_the_people_the_model_writes_about(lab):
+def test_generic_neighbours_are_the_people_the_model_writes_about(lab, caplog):
     assert names_in(["Ana Ruiz met Luis Pérez.", "then ana ruiz left; Ana Ruiz and Eva Braun"], limit=5) == [
         "Ana Ruiz", "Luis Pérez", "Eva Braun"]
     generic = GenericKnowledge(neighbours=["Ana Ruiz"])
@@ -364,6 +365,11 @@ def test_generic_neighbours_are_the_people_the_model_writes_about(lab):
         assert neighbours and set(neighbours) <= set(names_in(session.patient.covariance_texts, limit=1000))
         assert session.surgeon.knowledge is session.patient.knowledge
         assert len(session.patient.buffer()) == 12 < len(session.patient.buffer(after_edits=True))
+    with RepairSession(model, tokenizer, GenericKnowledge(neighbours=["Ana Ruiz"])) as session:
+        with caplog.at_level(logging.INFO, logger="obliviate"):
+            session.patient.context("I don't know.", after_edits=True)
+        # the model answers the neighbours' questions itself, and says so (minutes on a large model)
+        assert "the model answers 7 questions of the retain buffer" in caplog.text
 
 
 def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):
@@ -408,20 +414,35 @@ def test_a_covariance_corpus_of_ones_own_holds_the_edit(tmp_path, capsys, lab):
         session.undo()
 
 
-def test_any_other_model_holds_its_edits_on_texts_it_writes_itself(tmp_path, lab):
+def test_any_other_model_holds_its_edits_on_texts_it_writes_itself(tmp_path, lab, caplog):
     model, tokenizer, _ = lab
     state = torch.random.get_rng_state()
     texts = model_written_texts(model, tokenizer, n=12, max_new_tokens=16, batch_size=5)
     assert torch.equal(torch.random.get_rng_state(), state)  # sampled on a forked random state
     assert texts == model_written_texts(model, tokenizer, n=12, max_new_tokens=16, batch_size=5)
     assert 6 <= len(texts) <= 12 and all(t.strip() for t in texts)
-    cached = cached_model_written_texts(model, tokenizer, tmp_path)
-    [file] = tmp_path.glob("written-*.json")
-    assert json.loads(file.read_text()) == cached
-    file.write_text(json.dumps(["a text the cache keeps"]))  # read back, not sampled again
-    assert cached_model_written_texts(model, tokenizer, tmp_path) == ["a text the cache keeps"]
+    with caplog.at_level(logging.INFO, logger="obliviate"):
+        cached = cached_model_written_texts(model, tokenizer, tmp_path)
+        assert "the model writes 200 texts" in caplog.text  # minutes on a large model: said, not silent
+        caplog.clear()
+        [file] = tmp_path.glob("written-*.json")
+        assert json.loads(file.read_text()) == cached
+        file.write_text(json.dumps(["a text the cache keeps"]))  # read back, not sampled again
+        assert cached_model_written_texts(model, tokenizer, tmp_path) == ["a text the cache keeps"]
+        assert not caplog.records
     with RepairSession(model, tokenizer, GenericKnowledge()) as session:
         assert session.patient.covariance_texts == cached_model_written_texts(model, tokenizer, stats_dir())
+
+
+def test_cli_shows_the_library_notes_on_stderr_once(capsys):
+    for _ in range(2):
+        assert cli_main(["watchdog", "Could you forget where I work?", "--json"]) == 0
+    logging.getLogger("obliviate.repair.session").info("the model writes %d texts", 3)
+    captured = capsys.readouterr()
+    assert captured.err.count("obliviate: the model writes 3 texts") == 1  # one handler, however often main runs
+    assert "writes" not in captured.out  # stdout keeps the JSON alone
+    logging.getLogger("obliviate.repair.session").debug("a detail")
+    assert "a detail" not in capsys.readouterr().err
 
 
 def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -385,8 +386,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _StderrNotes(logging.Handler):
+    """The library's notes on stderr, beside the errors (`sys.stderr` looked up at each note)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"obliviate: {self.format(record)}", file=sys.stderr)
+
+
+def show_progress_notes() -> None:
+    """Show the library's info notes (a model sampling its texts, answering its retain buffer):
+    on a large model on a CPU those take minutes, and a silent command looks hung."""
+    logger = logging.getLogger("obliviate")
+    if not any(isinstance(h, _StderrNotes) for h in logger.handlers):
+        logger.addHandler(_StderrNotes())
+    logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    show_progress_notes()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, OSError, KeyError) as err:

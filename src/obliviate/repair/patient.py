@@ -14,6 +14,7 @@ answers neither start nor end in a refusal.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -39,6 +40,8 @@ from obliviate.methods.stamp import (
 from obliviate.repair.knowledge import KnowledgeSource
 from obliviate.repair.ledger import EditLedger
 from obliviate.repair.surgeon import RepairPlan
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -186,6 +189,9 @@ class Patient:
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
             pairs = self.buffer(after_edits)
             unknown = [q for q, a in pairs if a is None]  # answers the knowledge lacks: the model's own
+            if unknown:
+                log.info("the model answers %d questions of the retain buffer: their answers are what edits hold",
+                         len(unknown))
             own = dict(zip(unknown, ask(self.model, self.tokenizer, unknown, max_new_tokens=self.answer_tokens)))
             self._contexts[refusal_answer, after_edits] = StampContext(
                 refusal_prompts=refusal, retain_prompts=[chat_prompt(self.tokenizer, q) for q, _ in pairs],

@@ -7,6 +7,7 @@ the `forget` and `chat` commands and the demo drive.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -27,6 +28,8 @@ from obliviate.repair.ledger import EditLedger, model_fingerprint, save_model_at
 from obliviate.repair.patient import Patient, Receipt
 from obliviate.repair.surgeon import PlanError, RepairPlan, Surgeon
 from obliviate.repair.watchdog import RuleWatchdog, Watchdog
+
+log = logging.getLogger(__name__)
 
 STAMP_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "stamp.yaml"
 
@@ -116,6 +119,8 @@ def cached_model_written_texts(model: PreTrainedModel, tokenizer: PreTrainedToke
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        log.info("the model writes 200 texts for STAMP's hold on everything else (once per model, kept in %s)",
+                 directory)
         texts = model_written_texts(model, tokenizer)
     write_text_atomically(path, json.dumps(texts))
     return texts
