@@ -100,6 +100,20 @@ def test_undo_n_at_once_and_reopen(edited):
         reopened.undo(model)
 
 
+def test_base_weights_for_a_block_then_back_bitwise(edited):
+    model, ledger, base, _ = edited
+    after_both = snapshot(model)
+    with ledger.base_weights(model):
+        assert_bitwise_equal(model, base)  # the oldest edit's `before` wins where both edits touched
+    assert_bitwise_equal(model, after_both)
+    with pytest.raises(RuntimeError, match="inside"), ledger.base_weights(model):
+        raise RuntimeError("inside")
+    assert_bitwise_equal(model, after_both)  # back on an error too
+    ledger.undo(model, 2)
+    with ledger.base_weights(model):  # nothing in force: nothing to take off
+        assert_bitwise_equal(model, base)
+
+
 def test_replay_on_fresh_base_is_bitwise(edited):
     model, ledger, _, _ = edited
     fresh = tiny_llama()

@@ -9,6 +9,7 @@ import torch
 from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, generate, greedy_check, greedy_match
 from obliviate.cli import main as cli_main
 from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.fingerprint import model_fingerprint
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list, names_in
@@ -370,6 +371,34 @@ def test_generic_neighbours_are_the_people_the_model_writes_about(lab, caplog):
             session.patient.context("I don't know.", after_edits=True)
         # the model answers the neighbours' questions itself, and says so (minutes on a large model)
         assert "the model answers 7 questions of the retain buffer" in caplog.text
+
+
+def test_held_answers_are_the_unedited_models_and_kept_under_its_fingerprint(tmp_path, monkeypatch, lab, caplog):
+    """The answers edits hold the model's own retain questions to are the unedited model's (asked
+    with the edits in force taken off for the while), and the next session reads them back."""
+    model, tokenizer, knowledge = lab
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path))
+    person = knowledge.world.people[41]
+    generic = GenericKnowledge(neighbours=["Ana Ruiz", person.name])
+    questions = [q for q, a in generic.retain_questions([], 1000) if a is None]
+    unedited = dict(zip(questions, ask(model, tokenizer, questions, max_new_tokens=12)))
+    path = tmp_path / "stamp" / f"answers-{model_fingerprint(model)}-12.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({questions[0]: "a kept answer"}))
+    with RepairSession(model, tokenizer, generic) as session:
+        assert session.handle(f"Forget {person.name}.").error is None
+        edited = {name: p.detach().clone() for name, p in model.named_parameters()}
+        now = dict(zip(questions, ask(model, tokenizer, questions, max_new_tokens=12)))
+        assert any(now[q] != unedited[q] for q in questions if person.name in q)  # the edit moved some
+        with caplog.at_level(logging.INFO, logger="obliviate"):
+            ctx = session.patient.context("I don't know.", after_edits=True)
+        assert f"the model answers {len(questions) - 1} questions" in caplog.text  # one was kept
+        held = dict(zip(ctx.retain_prompts, ctx.retain_answers))
+        assert held[chat_prompt(tokenizer, questions[0])] == "a kept answer"
+        assert all(held[chat_prompt(tokenizer, q)] == unedited[q] for q in questions[1:])
+        assert all(torch.equal(p, edited[name]) for name, p in model.named_parameters())  # the edit back
+        assert set(json.loads(path.read_text())) == set(questions)
+        session.undo()
 
 
 def test_generic_knowledge_forgets_a_lab_person_it_only_knows_by_name(lab):

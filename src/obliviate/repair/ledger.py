@@ -17,11 +17,13 @@ One process writes a ledger at a time; there is no locking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -238,6 +240,20 @@ class EditLedger:
                 if tensor_sha256(tensors[f"{side}/{p.name}"]) != sha:
                     raise ValueError(f"ledger tensor file {record.tensor_file} is corrupt ({side}/{p.name})")
         return tensors
+
+    @contextlib.contextmanager
+    def base_weights(self, model: nn.Module) -> Iterator[None]:
+        """The model as it was before every edit in force for the length of the block, and bitwise
+        as it was after it (on an error too): what the unedited model says, without a copy of it."""
+        base: dict[str, torch.Tensor] = {}
+        for record in self.entries()[::-1]:  # newest first: the oldest edit's `before` is the base
+            base.update(_tensors_before(self._load_tensors(record)))
+        current = {name: model.get_parameter(name).detach().clone() for name in base}
+        _assign(model, base)
+        try:
+            yield
+        finally:
+            _assign(model, current)
 
     # ---------------------------------------------------------------- writing
 

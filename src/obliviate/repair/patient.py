@@ -14,6 +14,8 @@ answers neither start nor end in a refusal.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -25,6 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, greedy_check
 from obliviate.eval.metrics.gibberish import is_gibberish
+from obliviate.files import write_text_atomically
 from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
 from obliviate.methods.stamp import (
@@ -188,16 +191,36 @@ class Patient:
             self._cache = self._cache or StampCache(self.stats_dir)
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
             pairs = self.buffer(after_edits)
-            unknown = [q for q, a in pairs if a is None]  # answers the knowledge lacks: the model's own
-            if unknown:
-                log.info("the model answers %d questions of the retain buffer: their answers are what edits hold",
-                         len(unknown))
-            own = dict(zip(unknown, ask(self.model, self.tokenizer, unknown, max_new_tokens=self.answer_tokens)))
+            own = self._unedited_answers([q for q, a in pairs if a is None])  # answers the knowledge lacks
             self._contexts[refusal_answer, after_edits] = StampContext(
                 refusal_prompts=refusal, retain_prompts=[chat_prompt(self.tokenizer, q) for q, _ in pairs],
                 retain_answers=[a if a is not None else own[q] for q, a in pairs], cache=self._cache,
                 covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
         return self._contexts[refusal_answer, after_edits]
+
+    def _unedited_answers(self, questions: list[str]) -> dict[str, str]:
+        """The model's own answers to retain questions, which edits hold it to: those of the model
+        before any edit (asked with the edits in force taken off for the while), kept in
+        `stats_dir` under the unedited model's fingerprint, since a large model on a CPU takes
+        minutes over the 2,100 of the generic knowledge's neighbours."""
+        base = self.ledger.base_fingerprint if self.ledger is not None else None
+        path = Path(self.stats_dir) / f"answers-{base}-{self.answer_tokens}.json" if base and self.stats_dir else None
+        kept: dict[str, str] = {}
+        if path is not None:
+            try:
+                kept = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                kept = {}
+            kept = kept if isinstance(kept, dict) else {}
+        missing = list(dict.fromkeys(q for q in questions if q not in kept))
+        if missing:
+            log.info("the model answers %d questions of the retain buffer: their answers are what edits hold",
+                     len(missing))
+            with self.ledger.base_weights(self.model) if self.ledger is not None else contextlib.nullcontext():
+                kept.update(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
+            if path is not None:
+                write_text_atomically(path, json.dumps(kept))
+        return {q: kept[q] for q in questions}
 
     def buffer(self, after_edits: bool = False) -> list[tuple[str, str | None]]:
         """The retain buffer's (question, answer) pairs; the larger one, held while earlier edits
