@@ -27,8 +27,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, greedy_check
 from obliviate.eval.metrics.gibberish import is_gibberish
-from obliviate.files import write_text_atomically
 from obliviate.eval.metrics.refusal import is_refusal
+from obliviate.files import write_text_atomically
 from obliviate.hooks import get_module, num_layers
 from obliviate.methods.stamp import (
     StampCache,
