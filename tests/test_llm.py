@@ -12,6 +12,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from obliviate.chat import chat_prompt, generate
+from obliviate.jsonl_cache import JsonlCache
 from obliviate.llm import CachedChat, ChatBackend, ChatError, HFChat, OpenAIChat, extract_json, validate_messages
 
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]
@@ -189,6 +190,18 @@ def test_cached_chat_survives_a_truncated_last_line(tmp_path, caplog):
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1])["reply"] == "reply 1 to new"  # the new entry starts on its own line
     assert len(CachedChat(CountingBackend(), path)) == 2
+
+
+def test_jsonl_cache_puts_many_in_one_append_after_a_truncated_line(tmp_path):
+    path = tmp_path / "answers.jsonl"
+    path.write_text('{"key": "a", "answer": "1"}\n{"key": "b", "ans')  # a crash mid-append
+    cache = JsonlCache(path, lambda entry: entry["answer"], "answer cache")
+    cache.put_many([("b", "2", {"answer": "2"}), ("c", "3", {"answer": "3"})])
+    cache.put_many([])  # nothing to write, nothing written
+    assert [cache[k] for k in "abc"] == ["1", "2", "3"]
+    reopened = JsonlCache(path, lambda entry: entry["answer"], "answer cache")
+    assert len(reopened) == 3 and [reopened[k] for k in "abc"] == ["1", "2", "3"]
+    assert path.read_text().endswith('{"key": "c", "answer": "3"}\n')
 
 
 def _tiny_chat_model():

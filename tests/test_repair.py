@@ -382,9 +382,9 @@ def test_held_answers_are_the_unedited_models_and_kept_under_its_fingerprint(tmp
     generic = GenericKnowledge(neighbours=["Ana Ruiz", person.name])
     questions = [q for q, a in generic.retain_questions([], 1000) if a is None]
     unedited = dict(zip(questions, ask(model, tokenizer, questions, max_new_tokens=12)))
-    path = tmp_path / "stamp" / f"answers-{model_fingerprint(model)}-12.json"
+    path = tmp_path / "stamp" / f"answers-{model_fingerprint(model)}-12.jsonl"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({questions[0]: "a kept answer"}))
+    path.write_text(json.dumps({"key": questions[0], "answer": "a kept answer"}) + "\n")
     with RepairSession(model, tokenizer, generic) as session:
         assert session.handle(f"Forget {person.name}.").error is None
         edited = {name: p.detach().clone() for name, p in model.named_parameters()}
@@ -397,7 +397,7 @@ def test_held_answers_are_the_unedited_models_and_kept_under_its_fingerprint(tmp
         assert held[chat_prompt(tokenizer, questions[0])] == "a kept answer"
         assert all(held[chat_prompt(tokenizer, q)] == unedited[q] for q in questions[1:])
         assert all(torch.equal(p, edited[name]) for name, p in model.named_parameters())  # the edit back
-        assert set(json.loads(path.read_text())) == set(questions)
+        assert {json.loads(line)["key"] for line in path.read_text().splitlines()} == set(questions)
         session.undo()
 
 

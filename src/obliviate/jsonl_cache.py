@@ -1,7 +1,8 @@
 """A keyed cache kept in an append-only JSONL file, so nothing costly is computed twice.
 
-Chat replies (`obliviate.llm.CachedChat`) and generated TRU targets
-(`obliviate.methods.tru_targets.CachedGenerator`) are replayed from it. Each entry goes out in one
+Chat replies (`obliviate.llm.CachedChat`), generated TRU targets
+(`obliviate.methods.tru_targets.CachedGenerator`) and the unedited model's answers that RePAIR's
+edits hold (`obliviate.repair.patient`) are replayed from it. Each entry goes out in one
 `O_APPEND` write followed by an fsync, so a crash leaves at most a truncated last line: loading
 skips it with a warning, and the next entry starts on a fresh line.
 """
@@ -70,8 +71,15 @@ class JsonlCache(Generic[T]):
         self._append(json.dumps({"key": key, **record}, ensure_ascii=False) + "\n")
         self._values[key] = value
 
+    def put_many(self, entries: list[tuple[str, T, Mapping[str, Any]]]) -> None:
+        """`put` for many `(key, value, record)` at once, in one write and one fsync."""
+        if entries:
+            self._append("".join(json.dumps({"key": key, **record}, ensure_ascii=False) + "\n"
+                                 for key, _, record in entries))
+            self._values.update((key, value) for key, value, _ in entries)
+
     def _append(self, line: str) -> None:
-        """One O_APPEND write per entry; starts on a fresh line if a crash left the last one unfinished."""
+        """One O_APPEND write per call; starts on a fresh line if a crash left the last one unfinished."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         data = line.encode("utf-8")
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)

@@ -15,7 +15,6 @@ answers neither start nor end in a refusal.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -28,8 +27,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from obliviate.chat import answers_changed, ask, ask_expecting, chat_prompt, greedy_check
 from obliviate.eval.metrics.gibberish import is_gibberish
 from obliviate.eval.metrics.refusal import is_refusal
-from obliviate.files import write_text_atomically
 from obliviate.hooks import get_module, num_layers
+from obliviate.jsonl_cache import JsonlCache
 from obliviate.methods.stamp import (
     StampCache,
     StampContext,
@@ -204,23 +203,18 @@ class Patient:
         `stats_dir` under the unedited model's fingerprint, since a large model on a CPU takes
         minutes over the 2,100 of the generic knowledge's neighbours."""
         base = self.ledger.base_fingerprint if self.ledger is not None else None
-        path = Path(self.stats_dir) / f"answers-{base}-{self.answer_tokens}.json" if base and self.stats_dir else None
-        kept: dict[str, str] = {}
-        if path is not None:
-            try:
-                kept = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                kept = {}
-            kept = kept if isinstance(kept, dict) else {}
-        missing = list(dict.fromkeys(q for q in questions if q not in kept))
+        kept = (JsonlCache(Path(self.stats_dir) / f"answers-{base}-{self.answer_tokens}.jsonl",
+                           lambda entry: entry["answer"], "answer cache") if base and self.stats_dir else None)
+        missing = [q for q in dict.fromkeys(questions) if kept is None or q not in kept]
+        asked: dict[str, str] = {}
         if missing:
             log.info("the model answers %d questions of the retain buffer: their answers are what edits hold",
                      len(missing))
             with self.ledger.base_weights(self.model) if self.ledger is not None else contextlib.nullcontext():
-                kept.update(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
-            if path is not None:
-                write_text_atomically(path, json.dumps(kept))
-        return {q: kept[q] for q in questions}
+                asked = dict(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
+            if kept is not None:
+                kept.put_many([(q, a, {"answer": a}) for q, a in asked.items()])
+        return {q: asked[q] if q in asked else kept[q] for q in questions}
 
     def buffer(self, after_edits: bool = False) -> list[tuple[str, str | None]]:
         """The retain buffer's (question, answer) pairs; the larger one, held while earlier edits
