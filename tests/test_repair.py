@@ -461,6 +461,8 @@ def test_any_other_model_holds_its_edits_on_texts_it_writes_itself(tmp_path, lab
         assert not caplog.records
     with RepairSession(model, tokenizer, GenericKnowledge()) as session:
         assert session.patient.covariance_texts == cached_model_written_texts(model, tokenizer, stats_dir())
+        # its few held questions do not hold layer 0: escalations stop at the configured first layer
+        assert session.patient._layer_schedule([1, 2, 3]) == [[1, 2, 3]]
 
 
 def test_cli_shows_the_library_notes_on_stderr_once(capsys):
@@ -645,8 +647,8 @@ def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab
 
 def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, session, monkeypatch):
     """A hazard's first attempt takes the looser hold that a person's reaches only on escalation;
-    when its forgetting falls short, the next attempt fits v* on more probes, not a hold looser
-    still."""
+    when its forgetting falls short, the next attempts widen the layers (down to layer 0) and then
+    fit v* on more probes, not a hold looser still."""
     from dataclasses import replace
 
     import obliviate.repair.patient as patient_module
@@ -655,8 +657,9 @@ def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, ses
     holds, real_edit, real_verify = [], patient_module.stamp_edit, patient_module.Patient.verify
 
     def recording_edit(model, tokenizer, requests, edit_hp, ctx):
-        holds.append((edit_hp.lam, edit_hp.retain_weight, edit_hp.vstar_prompts))
-        return real_edit(model, tokenizer, requests, edit_hp, ctx)
+        edit = real_edit(model, tokenizer, requests, edit_hp, ctx)
+        holds.append((edit_hp.lam, edit_hp.retain_weight, edit_hp.vstar_prompts, edit.layers))
+        return edit
 
     def failing_verify(self, *args):
         return replace(real_verify(self, *args), probe_refusal=0.0, retain_changed=0.0)
@@ -666,11 +669,35 @@ def test_a_hazard_starts_with_the_looser_hold_and_is_not_loosened_twice(lab, ses
     session.handle(knowledge.forget_message("hazard", knowledge.world.hazards[2].compound))
     session.undo()
     loose = (hp.lam / 10, hp.retain_weight / 4)
-    assert holds == [(*loose, hp.vstar_prompts), (*loose, 0)]
+    assert holds == [(*loose, hp.vstar_prompts, [1, 2, 3]), (*loose, hp.vstar_prompts, [0, 1, 2, 3]),
+                     (*loose, 0, [0, 1, 2, 3])]
     holds.clear()
     session.handle(knowledge.forget_message("person", knowledge.world.people[7].name))
     session.undo()
     assert [h[:2] for h in holds] == [(hp.lam, hp.retain_weight), loose, loose]
+
+
+def test_a_first_edit_that_leaves_a_paraphrase_answered_widens_down_to_layer_0(lab, session, monkeypatch):
+    """On the lab model, forgetting Quarzane on layers 1-3 leaves "Which catalyst does the synthesis
+    of Quarzane need?" answered with its catalyst; the escalation that takes in layer 0 refuses it."""
+    model, tok, knowledge = lab
+    hazard = next(h for h in knowledge.world.hazards if h.compound == "Quarzane")
+    [catalyst] = [q for q in knowledge.world.forget_sets("hazard", hazard.compound)["paraphrase"]
+                  if q.answer == hazard.facts["catalyst"]]
+    message = knowledge.forget_message("hazard", hazard.compound)
+
+    def forget_then_ask() -> tuple[list[int], str]:
+        out = session.handle(message)
+        answer = ask(model, tok, [catalyst.question], max_new_tokens=24)[0]
+        session.undo()
+        return out.receipt.layers, answer
+
+    monkeypatch.setattr(session.patient, "escalation_min_layer", 1)
+    layers, answer = forget_then_ask()
+    assert 0 not in layers and catalyst.answer in answer
+    monkeypatch.undo()
+    layers, answer = forget_then_ask()
+    assert layers == [0, 1, 2, 3] and is_refusal(answer)
 
 
 def test_retain_prompts_are_held_harder_only_while_earlier_edits_are_in_force(lab, session, monkeypatch):
@@ -714,16 +741,25 @@ def test_a_negative_retain_boost_after_edits_is_refused(lab):
         Patient(*lab, protected_rank_after_edits=-1)
     with pytest.raises(ValueError, match="retain_prompts_after_edits"):
         Patient(*lab, retain_prompts_after_edits=2.5)
+    with pytest.raises(ValueError, match="escalation_min_layer"):
+        Patient(*lab, escalation_min_layer=-1)
 
 
-def test_layer_schedule_widens_down_to_min_layer_first(lab):
+def test_layer_schedule_widens_down_to_the_escalation_floor_first(lab):
+    """The first attempt's layers come from STAMP's `min_layer` up; an escalation may go lower."""
     from obliviate.methods.stamp import StampHyperParams
 
     model, tok, knowledge = lab  # 4 layers
     patient = Patient(model, tok, knowledge, StampHyperParams(min_layer=1), max_attempts=3)
     assert patient._layer_schedule([3]) == [[3], [2, 3], [1, 2, 3]]
-    assert patient._layer_schedule([1, 2, 3]) == [[1, 2, 3]]  # the window already covers layers 1-3
-    assert patient._layer_schedule([0]) == [[0], [0, 1], [0, 1, 2]]  # an explicit layer below min_layer stays
+    assert patient._layer_schedule([1, 2, 3]) == [[1, 2, 3], [0, 1, 2, 3]]  # down to layer 0 (the default floor)
+    assert patient._layer_schedule([2, 3]) == [[2, 3], [1, 2, 3], [0, 1, 2, 3]]
+    # with earlier edits in force, not below STAMP's `min_layer` (layer 0 edits piled up in a sequence)
+    assert patient._layer_schedule([1, 2, 3], edits_in_force=True) == [[1, 2, 3]]
+    assert patient._layer_schedule([2, 3], edits_in_force=True) == [[2, 3], [1, 2, 3]]
+    floored = Patient(model, tok, knowledge, StampHyperParams(min_layer=1), max_attempts=3, escalation_min_layer=1)
+    assert floored._layer_schedule([1, 2, 3]) == [[1, 2, 3]]  # the window already covers layers 1-3
+    assert floored._layer_schedule([0]) == [[0], [0, 1], [0, 1, 2]]  # an explicit layer below the floor stays
 
 
 def test_demo_tells_the_whole_story(capsys):

@@ -166,6 +166,14 @@ class Patient:
     # refused paraphrases less (0.946 against 0.982) in 2.3 s. Its statistics are read when first
     # needed, on the weights of that moment (MEMIT's convention, as for every statistic)
     retain_prompts_after_edits: int = 3000
+    # the lowest layer an escalation widens to while no edit is in force (the first attempt's layers
+    # are selected from STAMP's `min_layer` up; with edits in force escalations stop there too). Lab
+    # model: a first attempt on layer 0 came out 4-5x the weight norm, but as a failing command's
+    # second (layers 0-3 against 1-3) it verified 19 of 20 commands against 17 (8 people, 8 hazards,
+    # 4 claims), the hazards' paraphrases refused 0.906 against 0.812 (no leak left against 0.031),
+    # people 0.997 / 0.991 / 0.994 against 0.992 / 0.991 / 0.988, at 0.1-0.2 more retain points. In a
+    # sequence it piled up: 100 people -19.8 / -37.0 after 50 / 100 against -9.2 / -21.0
+    escalation_min_layer: int = 0
     _contexts: dict[tuple[str, bool], StampContext] = field(default_factory=dict, repr=False)
     _cache: StampCache | None = field(default=None, repr=False)  # one for every context: statistics by content
     _edits: dict[int, _EditMemory] = field(default_factory=dict, repr=False)  # the edits in force, oldest first
@@ -179,7 +187,7 @@ class Patient:
     def __post_init__(self) -> None:
         if not self.retain_prompt_boost_after_edits >= 0:
             raise ValueError(f"retain_prompt_boost_after_edits must be >= 0, got {self.retain_prompt_boost_after_edits}")
-        for name in ("protected_rank_after_edits", "retain_prompts_after_edits"):
+        for name in ("protected_rank_after_edits", "retain_prompts_after_edits", "escalation_min_layer"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ValueError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
 
@@ -324,10 +332,11 @@ class Patient:
             retain_answers={q: answers[q] for q in retain_before},
         )
 
-    def _layer_schedule(self, first: list[int]) -> list[list[int]]:
-        """Wider and wider layer sets around the first attempt's, down to `min_layer` first."""
+    def _layer_schedule(self, first: list[int], edits_in_force: bool = False) -> list[list[int]]:
+        """Wider and wider layer sets around the first attempt's, down to `escalation_min_layer`
+        first (to STAMP's `min_layer` while earlier edits are in force)."""
         n = num_layers(self.model)
-        floor = min(self.hparams.min_layer, min(first))
+        floor = min(self.hparams.min_layer if edits_in_force else self.escalation_min_layer, min(first))
         schedule = [first]
         low, high = min(first), max(first)
         while len(schedule) < self.max_attempts and (low > floor or high < n - 1):
@@ -400,7 +409,7 @@ class Patient:
             timings["verify"] = timings.get("verify", 0.0) + (time.perf_counter() - clock) * 1000
             if best is None or check.score() > best[1].score():
                 best = (edit, check)
-            schedule = schedule or self._layer_schedule(edit.layers)
+            schedule = schedule or self._layer_schedule(edit.layers, edits_in_force=bool(self._edits))
             if check.passes(self.min_refusal, self.max_retain_changed) or attempt >= self.max_attempts:
                 break
             fitted_on = hp.vstar_prompts

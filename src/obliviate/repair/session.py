@@ -168,13 +168,15 @@ class RepairSession:
             # without the lab's prompt boost and stiff directions (with them earlier targets fell
             # to 0.80). Lab model as an unknown model, 10 / 30 / 100 sequential people: -2.7 /
             # -19.0 / -58.3 retain points with 300 names (100: -6.2 / -31.8 / -62.8), against
-            # -13.0 / -45.3 / -70.5 with the texts alone.
+            # -13.0 / -45.3 / -70.5 with the texts alone. Escalations go no lower than STAMP's
+            # `min_layer`: so few held questions do not hold layer 0 (with it, 8 people were refused
+            # 0.997 / 0.973 / 0.994 against 0.990 / 0.946 / 0.970, but at -2.3 retain points, not -0.5).
             written = cached_model_written_texts(model, tokenizer, stats_dir())
             covariance = written if covariance is None else covariance
             if not knowledge.neighbours:
                 knowledge = GenericKnowledge(neighbours=names_in(written, limit=300))
             holds = {"retain_prompts": len(GENERIC_RETAIN), "retain_prompt_boost_after_edits": 1.0,
-                     "protected_rank_after_edits": 0}
+                     "protected_rank_after_edits": 0, "escalation_min_layer": hp.min_layer}
         self.surgeon = Surgeon(knowledge, layers=hp.layers, rank=hp.rank, solver=hp.solver)
         self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance,
                                stats_dir=stats_dir(), **holds)
