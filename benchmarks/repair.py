@@ -194,8 +194,11 @@ def main() -> None:
         base = retain_accuracy(model, tok, retain)
         print(f"retain accuracy before: {base:.3f}")
         start = time.perf_counter()
+        failed: list[str] = []  # commands that made no edit, with the reason (a receipt's figures read None then)
         for i, person in enumerate(targets, 1):
             outcome = session.handle(message_for("person", person.name, world))
+            if outcome.receipt is None:
+                failed.append(f"{person.name}: {outcome.error}")
             if i % 10 == 0 or i == len(targets):
                 acc = retain_accuracy(model, tok, retain)
                 answers = ask(model, tok, [q.question for q in retain], max_new_tokens=24)
@@ -207,7 +210,9 @@ def main() -> None:
                       f"earlier targets still refused {forgot:.3f}, the patient's drift check "
                       f"{outcome.receipt.retain_changed_since_start if outcome.receipt else None} (refusal pressure "
                       f"{outcome.receipt.refusal_pressure_since_start if outcome.receipt else None} nats), "
-                      f"{time.perf_counter() - start:.0f}s", flush=True)
+                      f"{time.perf_counter() - start:.0f}s"
+                      + (f"; {len(failed)} commands made no edit so far, the last: {failed[-1]}" if failed else ""),
+                      flush=True)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=2)
