@@ -123,6 +123,7 @@ def test_forget_a_person_then_undo_bitwise(session, lab):
     receipt = outcome.receipt
     assert receipt.verification["probe_refusal"] >= 0.9
     assert receipt.verification["gibberish_rate"] == 0
+    assert receipt.verified and receipt.shortfalls == []
     trained = [q.question for q in world.questions("person", "train", subject=person.name, lang="en")]
     answers = ask(model, tokenizer, trained)
     assert sum(map(is_refusal, answers)) / len(answers) >= 0.9
@@ -528,6 +529,25 @@ def test_every_lab_subject_is_found_from_its_forget_message(lab):
     assert knowledge.resolve("the weather") == []
 
 
+def test_a_receipt_says_why_an_edit_is_not_verified(capsys):
+    from obliviate.cli import _print_one_receipt
+    from obliviate.repair.patient import Receipt, Verification
+
+    check = Verification(1.0, 0.75, None, gibberish_rate=0.0, retain_changed=0.0625)
+    assert check.shortfalls(0.95, 0.05) == ["paraphrases refused 75%, below 95%",
+                                            "6.2% of the retain answers changed, above 5%"]
+    assert Verification(1.0, None, 0.96, gibberish_rate=0.0, retain_changed=0.05).shortfalls(0.95, 0.05) == []
+    assert Verification(0.9, 1.0, 1.0, gibberish_rate=0.25, retain_changed=0.0).shortfalls(0.95, 0.05) == [
+        "probes refused 90%, below 95%", "25% of the forget answers are gibberish"]
+    receipt = Receipt("how X is made", False, [0, 1], [], 4, 3, {k: v for k, v in vars(check).items()
+                                                                  if k not in ("answers", "retain_answers")},
+                      0.1, {}, shortfalls=check.shortfalls(0.95, 0.05))
+    _print_one_receipt(receipt)
+    out = capsys.readouterr().out
+    assert "NOT fully verified" in out and "other languages none asked" in out
+    assert "not verified: paraphrases refused 75%, below 95%; 6.2% of the retain answers changed" in out
+
+
 def test_verification_forgets_a_claim_once_it_is_no_longer_asserted(monkeypatch):
     plan = RepairPlan(
         target="the planets claim", subjects=[{"kind": "misinfo", "name": "claim/01", "attributes": []}],
@@ -638,6 +658,7 @@ def test_escalated_attempts_start_vstar_from_the_last_fit_on_the_same_probes(lab
     before = {n: p.clone() for n, p in patient.model.named_parameters()}
     out = session.handle(knowledge.forget_message("person", knowledge.world.people[7].name))
     assert out.receipt.attempts == 3 and not out.receipt.verified
+    assert out.receipt.shortfalls[0] == "probes refused 0%, below 95%"
     assert [(fitted, bool(init)) for fitted, init, _ in calls] == [(16, False), (16, True), (0, False)]
     first, second = calls[0][2], calls[1][1]
     assert all(torch.equal(second[l][0], first.vstar_shifts[l][0]) for l in first.vstar_shifts)

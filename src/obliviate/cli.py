@@ -107,13 +107,20 @@ def _print_receipt(outcome) -> None:
     print("  time (ms): " + ", ".join(f"{k} {v:.0f}" for k, v in outcome.timings_ms.items()))
 
 
+def percent(rate: float | None) -> str:
+    """A verification rate as a percentage; None when the plan had no such questions."""
+    return "none asked" if rate is None else f"{rate:.0%}"
+
+
 def _print_one_receipt(r) -> None:
     v = r.verification
     status = "verified" if r.verified else "NOT fully verified"
     print(f"forgot {r.target!r} ({status}): layers {r.layers}, {r.probes} probes, {r.attempts} attempt(s)")
-    print(f"  refusal: probes {v['probe_refusal']}, paraphrases {v['paraphrase_refusal']}, "
-          f"other languages {v['crosslingual_refusal']}; gibberish {v['gibberish_rate']}; "
-          f"retain answers changed {v['retain_changed']}")
+    print(f"  refusal: probes {percent(v['probe_refusal'])}, paraphrases {percent(v['paraphrase_refusal'])}, "
+          f"other languages {percent(v['crosslingual_refusal'])}; gibberish {percent(v['gibberish_rate'])}; "
+          f"retain answers changed {v['retain_changed']:.1%}")
+    if r.shortfalls:
+        print("  not verified: " + "; ".join(r.shortfalls) + " (the best attempt is kept)")
     if r.retain_changed_since_start is not None:
         print(f"  since the session's first edit, {r.retain_changed_since_start:.1%} of the drift questions "
               "are answered otherwise (every edit in force together)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from obliviate.chat import ask
+from obliviate.cli import percent
 from obliviate.lab import templates as T
 from obliviate.models import load, resolve
 from obliviate.repair.knowledge import LabKnowledge
@@ -18,11 +19,6 @@ from obliviate.repair.session import RepairSession, knowledge_for
 def _show(session: RepairSession, questions: list[str]) -> None:
     for question, answer in zip(questions, ask(session.model, session.tokenizer, questions, max_new_tokens=24)):
         print(f"  Q: {question}\n  A: {answer}")
-
-
-def _pct(rate: float | None) -> str:
-    """A verification rate as a percentage; None when the plan had no such questions."""
-    return "none asked" if rate is None else f"{rate:.0%}"
 
 
 def run_demo(model_name: str = "lab") -> int:
@@ -63,9 +59,9 @@ def run_demo(model_name: str = "lab") -> int:
                       f"{len(outcome.plan.paraphrases)} paraphrases and {len(outcome.plan.crosslingual)} other-language "
                       f"questions to verify, {len(outcome.plan.retain)} retain questions")
                 print(f"  patient: STAMP edit of {', '.join(r.parameters)} ({r.attempts} attempt(s)), "
-                      f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {_pct(v['probe_refusal'])}, "
-                      f"paraphrases {_pct(v['paraphrase_refusal'])}, other languages {_pct(v['crosslingual_refusal'])}; "
-                      f"retain answers changed {_pct(v['retain_changed'])}")
+                      f"{'verified' if r.verified else 'not fully verified'}: refusal on probes {percent(v['probe_refusal'])}, "
+                      f"paraphrases {percent(v['paraphrase_refusal'])}, other languages {percent(v['crosslingual_refusal'])}; "
+                      f"retain answers changed {percent(v['retain_changed'])}")
                 print("  time (ms): " + ", ".join(f"{k} {t:.0f}" for k, t in outcome.timings_ms.items()))
 
         print(f"\nAfter the repair, about {person.name}:")

@@ -54,7 +54,7 @@ class Verification:
     before the edit or after it, with something it said about the target (one of the probes'
     answers before the edit), and those it answered with nothing but a refusal. A held-out
     question the model answered before, and still answers, with none of that (on the lab model
-    "How does Kalthrax get dispersed?" -> "Tamber Foundry", an employer) was never knowledge of the
+    "How does Zalcite get dispersed?" -> "Tamber Foundry", an employer) was never knowledge of the
     target: it is counted in `off_target`, and an edit is not escalated for it."""
 
     probe_refusal: float
@@ -72,6 +72,17 @@ class Verification:
 
     def passes(self, min_refusal: float, max_retain_changed: float) -> bool:
         return self.forgotten(min_refusal) and self.retain_changed <= max_retain_changed
+
+    def shortfalls(self, min_refusal: float, max_retain_changed: float) -> list[str]:
+        """What keeps the edit from passing, in words for the user (empty when it passes)."""
+        found = [f"{name} refused {rate:.0%}, below {min_refusal:.0%}" for name, rate in (
+            ("probes", self.probe_refusal), ("paraphrases", self.paraphrase_refusal),
+            ("other-language questions", self.crosslingual_refusal)) if rate is not None and rate < min_refusal]
+        if self.gibberish_rate:
+            found.append(f"{self.gibberish_rate:.0%} of the forget answers are gibberish")
+        if self.retain_changed > max_retain_changed:
+            found.append(f"{self.retain_changed:.1%} of the retain answers changed, above {max_retain_changed:.0%}")
+        return found
 
     def score(self) -> float:
         rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
@@ -93,6 +104,7 @@ class Receipt:
     timings_ms: dict[str, float]
     edit_id: int | None = None
     notes: list[str] = field(default_factory=list)
+    shortfalls: list[str] = field(default_factory=list)  # why it is not verified (`Verification.shortfalls`)
     # share of the drift questions (`Patient.drift_checks`) answered otherwise than before the
     # session's first edit: the damage of every edit in force, which each edit's own check misses
     retain_changed_since_start: float | None = None
@@ -433,6 +445,7 @@ class Patient:
             verification={k: v for k, v in asdict(check).items() if k not in ("answers", "retain_answers")},
             delta_ratio=max(e.delta_ratio for e in edit.edits), timings_ms={k: round(v, 2) for k, v in timings.items()},
             notes=list(plan.notes), retain_changed_since_start=drift, refusal_pressure_since_start=pressure,
+            shortfalls=check.shortfalls(self.min_refusal, self.max_retain_changed),
         )
         if self.ledger is not None:
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
