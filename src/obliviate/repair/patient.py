@@ -71,7 +71,7 @@ class Verification:
         return min(rates) >= min_refusal and self.gibberish_rate == 0
 
     def passes(self, min_refusal: float, max_retain_changed: float) -> bool:
-        return self.forgotten(min_refusal) and self.retain_changed <= max_retain_changed
+        return not self.shortfalls(min_refusal, max_retain_changed)
 
     def shortfalls(self, min_refusal: float, max_retain_changed: float) -> list[str]:
         """What keeps the edit from passing, in words for the user (empty when it passes)."""
