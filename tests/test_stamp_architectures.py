@@ -826,3 +826,15 @@ def test_retain_prompts_that_name_the_subject_are_released_from_the_hold():
     assert named[LAYER].released is not None  # "where does bob work ?" names bob: released
     assert torch.equal(named[LAYER].full, unnamed[LAYER].full)  # the same buffer, let go of for this edit
     assert float((unnamed[LAYER].held() - named[LAYER].held()).norm()) > 0
+    # a subject is named as whole words: "bo" is in "bob" but names no one in the buffer
+    assert retain_moments(model, tok, [StampRequest(forget, subject="bo")], [LAYER], hp, ctx)[LAYER].released is None
+
+
+def test_a_subject_is_named_by_whole_words():
+    from obliviate.methods.stamp import _retain_overlap
+
+    buffer = ["<|user|>Where does Ann Lee live?", "<|user|>What is Ann Lee's phone number?",
+              "<|user|>Where does Ann Leeson live?", "<|user|>Who is Ann Lee-Smith?", "<|user|>Is Ann Lee?"]
+    assert _retain_overlap(buffer, [StampRequest(("<|user|>Who is Ann Lee?",), subject="Ann Lee")]) == [0, 1, 3, 4]
+    assert _retain_overlap(buffer, [StampRequest(("<|user|>Is Ann Lee?",))]) == [4]  # a forget prompt itself
+    assert _retain_overlap(buffer, [StampRequest(("<|user|>Who is Ann?",), subject="Ann L")]) is None

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import hashlib
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -672,10 +673,11 @@ def refusal_targets(values: Tensor, refusal: Tensor, subspace_dim: int) -> Tenso
 
 def _retain_overlap(retain_prompts: Sequence[str], reqs: Sequence[StampRequest]) -> list[int] | None:
     """Indices of the retain prompts that are also being forgotten: a forget prompt, or any prompt
-    naming a request's subject (None: no overlap)."""
+    naming a request's subject as whole words ("Ann Lee" is not named in "Ann Leeson"; None: no
+    overlap)."""
     forget = {p for r in reqs for p in r.prompts}
-    subjects = [r.subject for r in reqs if r.subject]
-    hits = [i for i, p in enumerate(retain_prompts) if p in forget or any(s in p for s in subjects)]
+    named = [re.compile(rf"(?<!\w){re.escape(r.subject)}(?!\w)") for r in reqs if r.subject]
+    hits = [i for i, p in enumerate(retain_prompts) if p in forget or any(n.search(p) for n in named)]
     return hits or None
 
 
