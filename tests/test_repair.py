@@ -80,6 +80,33 @@ def test_surgeon_edits_hazards_in_other_languages_it_verifies_on_held_out_ones(l
     assert set(plan.crosslingual) == held_out and not held_out & set(plan.probes)
 
 
+def test_without_paraphrases_some_probes_are_kept_out_of_the_edit_to_verify_on(lab):
+    """A knowledge source with no paraphrases leaves nothing to tell an edit that generalises from
+    one that does not: the surgeon keeps some of the questions the model answers out of the edit."""
+    from obliviate.repair.knowledge import Candidates
+
+    model, tokenizer, knowledge = lab
+
+    class NoParaphrases(LabKnowledge):
+        def candidates(self, subject):
+            found = super().candidates(subject)
+            return Candidates(found.probes, [], found.crosslingual)
+
+    person = knowledge.world.people[5]
+    bare = NoParaphrases(knowledge.world)
+    plan = Surgeon(bare).plan(f"everything about {person.name}", model, tokenizer)
+    whole = Surgeon(bare, holdout_probes=0).plan(f"everything about {person.name}", model, tokenizer)
+    assert whole.paraphrases == [] and len(plan.paraphrases) == 8
+    assert sorted(plan.probes + plan.paraphrases) == sorted(whole.probes)  # kept out of the edit, not lost
+    assert {q: whole.answers_before[q] for q in plan.paraphrases} == {q: plan.held_out_before[q] for q in plan.paraphrases}
+    assert not set(plan.paraphrases) & set(plan.retain) and any("kept out of the edit" in n for n in plan.notes)
+    with_world = Surgeon(knowledge).plan(f"everything about {person.name}", model, tokenizer)
+    assert not set(with_world.paraphrases) & set(whole.probes)  # the world's own paraphrases: nothing kept out
+    with RepairSession(model, tokenizer, bare) as session:
+        receipt = session.handle(f"Please forget everything you know about {person.name}.").receipt
+        assert receipt.verification["paraphrase_refusal"] is not None  # verified on the questions kept out
+
+
 @pytest.mark.parametrize("target", ["everything", "English", "  ", "todo", "all people"])
 def test_surgeon_refuses_over_broad_or_empty_requests(lab, target):
     model, tokenizer, knowledge = lab
