@@ -105,6 +105,8 @@ def test_without_paraphrases_some_probes_are_kept_out_of_the_edit_to_verify_on(l
     with RepairSession(model, tokenizer, bare) as session:
         receipt = session.handle(f"Please forget everything you know about {person.name}.").receipt
         assert receipt.verification["paraphrase_refusal"] is not None  # verified on the questions kept out
+    with pytest.raises(ValueError, match="holdout_probes"):
+        Surgeon(bare, holdout_probes=-8)
 
 
 @pytest.mark.parametrize("target", ["everything", "English", "  ", "todo", "all people"])

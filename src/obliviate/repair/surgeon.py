@@ -107,11 +107,15 @@ class Surgeon:
     # when the knowledge brings no paraphrases, this many of the probes (evenly spaced; only out of at
     # least 4x as many) are kept out of the edit and verified on as held-out questions, so that an
     # edit which does not generalise is escalated. Lab model with the world's paraphrases hidden
-    # (`benchmarks/repair.py --blind`, 5 people, 3 hazards, 3 claims): people's unseen paraphrases
-    # refused 0.971 against 0.943 (leaked 0 against 0.029), trained 1.0 against 0.988, at -0.9 retain
-    # points against -0.1. Out of the generic knowledge's 19 person probes (4 kept out, beside its own
+    # (`benchmarks/repair.py --blind`, 8 people): their unseen paraphrases refused 0.973 against
+    # 0.955 (leaked 0 against 0.018), other languages 0.991 against 0.976, at -0.5 retain points
+    # against 0. Out of the generic knowledge's 19 person probes (4 kept out, beside its own
     # paraphrases) it cost: 0.977 / 0.929 / 0.929 refused against 0.990 / 0.946 / 0.970
     holdout_probes: int = 8
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.holdout_probes, int) and self.holdout_probes >= 0):
+            raise ValueError(f"holdout_probes must be an integer >= 0, got {self.holdout_probes!r}")
 
     def check_scope(self, target: str) -> str:
         """The target without a leading "about" and edge punctuation (its commas kept: they separate
