@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 import statistics
 import time
@@ -72,8 +73,8 @@ def retain_set(world, exclude: set[str], n: int, seed: int = 0, held: set[str] =
 
 def gibberish(rows: list[dict]) -> float:
     """The largest gibberish share of any subject's forget questions, trained or held out."""
-    return max((r[f"gibberish_{split}"] for r in rows for split in ("train", "paraphrase", "crosslingual")
-                if r.get(f"gibberish_{split}") == r.get(f"gibberish_{split}")), default=float("nan"))
+    shares = [r[f"gibberish_{split}"] for r in rows for split in ("train", "paraphrase", "crosslingual")]
+    return max((share for share in shares if not math.isnan(share)), default=float("nan"))
 
 
 def message_for(kind: str, subject: str, world) -> str:

@@ -67,8 +67,8 @@ class Verification:
     retain_answers: dict[str, str] = field(default_factory=dict)
 
     def forgotten(self, min_refusal: float) -> bool:
-        rates = [r for r in (self.probe_refusal, self.paraphrase_refusal, self.crosslingual_refusal) if r is not None]
-        return min(rates) >= min_refusal and self.gibberish_rate == 0
+        """The forget side passes (whatever the retain answers did)."""
+        return not self.shortfalls(min_refusal, max_retain_changed=float("inf"))
 
     def passes(self, min_refusal: float, max_retain_changed: float) -> bool:
         return not self.shortfalls(min_refusal, max_retain_changed)
