@@ -495,6 +495,27 @@ def test_any_other_model_holds_its_edits_on_texts_it_writes_itself(tmp_path, lab
         assert session.patient._layer_schedule([1, 2, 3]) == [[1, 2, 3]]
 
 
+def test_a_cache_directory_that_cannot_be_written_costs_time_not_the_command(tmp_path, monkeypatch, lab, caplog):
+    """The model's written texts, its retain answers and STAMP's statistics are kept on disk only to
+    save the next session minutes: a cache that cannot be written is said once, and the edit goes on."""
+    model, tokenizer, knowledge = lab
+    (tmp_path / "taken").write_text("a file where the cache directory should be")
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "taken"))
+    texts = lab_covariance_texts(knowledge, tokenizer, n=200)
+    monkeypatch.setattr("obliviate.repair.session.model_written_texts", lambda model, tokenizer: texts)
+    person = knowledge.world.people[33]
+    with caplog.at_level(logging.WARNING, logger="obliviate"):
+        with RepairSession(model, tokenizer, GenericKnowledge(neighbours=["Ana Ruiz"])) as session:
+            assert session.patient.covariance_texts == texts
+            assert session.handle(f"Forget {person.name}.").error is None
+            ctx = session.patient.context("I don't know.", after_edits=True)
+            assert ctx.retain_answers and len(ctx.retain_answers) == len(ctx.retain_prompts)
+            session.undo()
+    for said in ("texts are not kept", "STAMP statistics are not kept on disk", "retain answers are not kept"):
+        assert sum(said in r.getMessage() for r in caplog.records) == 1, said
+    assert (tmp_path / "taken").read_text() == "a file where the cache directory should be"
+
+
 def test_cli_shows_the_library_notes_on_stderr_once(capsys):
     for _ in range(2):
         assert cli_main(["watchdog", "Could you forget where I work?", "--json"]) == 0

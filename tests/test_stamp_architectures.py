@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +25,6 @@ from obliviate.hooks import (
 )
 from obliviate.methods.stamp import (
     key_windows,
-    StampCache,
     StampContext,
     StampHyperParams,
     StampRequest,
@@ -39,6 +39,7 @@ from obliviate.methods.stamp import (
     stamp_edit,
     vstar_indices,
 )
+from obliviate.methods.stamp_cache import StampCache
 from obliviate.methods.stamp_solvers import solve_exact
 from tiny_architectures import ARCHITECTURES, VOCAB, make_model
 
@@ -708,6 +709,29 @@ def test_stamp_cache_keeps_tensor_statistics_on_disk(tmp_path: Path):
         file.write_bytes(b"garbage")
     assert torch.equal(StampCache(tmp_path).get(key, compute(torch.full((3,), 2.0))), torch.full((3,), 2.0))
     assert torch.equal(StampCache(tmp_path).get(key, compute(torch.zeros(3))), torch.full((3,), 2.0))
+
+
+def test_stamp_cache_that_cannot_write_keeps_statistics_in_memory(tmp_path: Path, monkeypatch, caplog):
+    (tmp_path / "taken").write_text("a file where the directory should be")
+    cache = StampCache(tmp_path / "taken" / "stats")
+    with caplog.at_level(logging.WARNING, logger="obliviate"):
+        assert torch.equal(cache.get(("a",), lambda: torch.ones(2)), torch.ones(2))
+        assert torch.equal(cache.get(("b",), lambda: torch.ones(2)), torch.ones(2))
+    assert torch.equal(cache.get(("a",), lambda: torch.zeros(2)), torch.ones(2))  # kept in memory
+    assert [r.message for r in caplog.records].count(caplog.records[0].message) == 1  # said once
+    assert "not kept on disk" in caplog.text
+    caplog.clear()
+
+    def torn_save(value, path):  # a disk that fills up halfway through the file
+        Path(path).write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", torn_save)
+    cache = StampCache(tmp_path / "full")
+    with caplog.at_level(logging.WARNING, logger="obliviate"):
+        assert torch.equal(cache.get(("b",), lambda: torch.ones(3)), torch.ones(3))
+    assert "No space left" in caplog.text
+    assert list((tmp_path / "full").iterdir()) == []  # no torn temporary file left behind
 
 
 def test_edit_with_statistics_from_disk_is_the_same_edit(tmp_path: Path):

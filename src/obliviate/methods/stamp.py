@@ -18,10 +18,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,6 @@ from torch import Tensor, nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from obliviate.chat import answer_logits, encode_pair, pad_batch
-from obliviate.fingerprint import model_fingerprint
 from obliviate.hooks import (
     StopForward,
     add_hooks,
@@ -46,6 +44,7 @@ from obliviate.hooks import (
     start_above_layer,
     with_layer_hidden,
 )
+from obliviate.methods.stamp_cache import StampCache
 from obliviate.methods.stamp_solvers import (
     LowRankCovariance,
     RidgeHold,
@@ -220,104 +219,6 @@ class StampRequest:
         object.__setattr__(self, "prompts", tuple(self.prompts))
         if not self.prompts or not all(isinstance(p, str) and p for p in self.prompts):
             raise ValueError("a STAMP request needs at least one non-empty forget prompt")
-
-
-class StampCache:
-    """Statistics of the reference sets (retain key moment and covariance, refusal activations and the
-    low-rank factors), computed once per model, layer and prompt set and reused across edits.
-
-    Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
-    later layers' activations slightly; call `clear()` to recompute them.
-
-    With a `directory`, tensor statistics are also kept on disk under the model's content
-    fingerprint, so a new process editing the same weights (`obliviate forget`, the demo) skips
-    recomputing them. Files are written atomically; an unreadable file is recomputed.
-    """
-
-    def __init__(self, directory: str | Path | None = None) -> None:
-        self._store: dict[tuple, Any] = {}
-        self._recent: dict[tuple, list[tuple[Any, Any]]] = {}
-        self.directory = Path(directory) if directory is not None else None
-        self._model_keys: dict[int, Any] = {}
-        self._device: torch.device | None = None  # where loaded statistics go: the model's device
-
-    def model_key(self, model: nn.Module) -> Any:
-        """How statistics name their model: its identity in memory, its content fingerprint
-        (taken at first use, like the statistics themselves) when they are kept on disk."""
-        if self.directory is None:
-            return id(model)
-        if id(model) not in self._model_keys:
-            self._model_keys[id(model)] = model_fingerprint(model)
-            self._device = next(model.parameters()).device
-        return self._model_keys[id(model)]
-
-    def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
-        return self.get_layers({0: key}, lambda _: {0: compute()})[0]
-
-    def get_layers(self, keys: dict[int, tuple], compute: Callable[[list[int]], dict[int, Any]]) -> dict[int, Any]:
-        """`get` for one statistic at several layers (layer -> key): the layers not kept yet are
-        computed by one call, `compute(layers)` (one forward pass reads them all)."""
-        for key in keys.values():
-            if key not in self._store:
-                found = self._load(key)
-                if found is not None:
-                    self._store[key] = found
-        missing = [layer for layer, key in keys.items() if key not in self._store]
-        if missing:
-            computed = compute(missing)
-            for layer in missing:
-                self._save(keys[layer], computed[layer])
-                self._store[keys[layer]] = computed[layer]
-        return {layer: self._store[key] for layer, key in keys.items()}
-
-    def recent(self, key: tuple, tag: Any, compute: Callable[[], Any], keep: int = 2) -> Any:
-        """In memory only, for statistics that change with the edits in force (an inverted hold):
-        the value `compute` gave for `tag` under `key`, kept for the last `keep` tags."""
-        entries = self._recent.setdefault(key, [])
-        for i, (seen, value) in enumerate(entries):
-            if seen == tag:
-                entries.append(entries.pop(i))
-                return value
-        value = compute()
-        entries.append((tag, value))
-        del entries[:-keep]
-        return value
-
-    def _path(self, key: tuple) -> Path | None:
-        if self.directory is None:
-            return None
-        return self.directory / (hashlib.sha1(repr(key).encode()).hexdigest() + ".pt")
-
-    def _load(self, key: tuple) -> Any:
-        path = self._path(key)
-        if path is None or not path.is_file():
-            return None
-        try:
-            return torch.load(path, map_location=self._device, weights_only=True)
-        except Exception:  # a torn or foreign file: recomputed and overwritten
-            return None
-
-    def _save(self, key: tuple, value: Any) -> None:
-        path = self._path(key)
-        if path is not None and _is_tensor_tree(value):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            torch.save(value, tmp)
-            os.replace(tmp, path)
-
-    def clear(self) -> None:
-        self._store.clear()
-        self._recent.clear()
-        self._model_keys.clear()
-
-    def __len__(self) -> int:
-        return len(self._store)
-
-
-def _is_tensor_tree(value: Any) -> bool:
-    if isinstance(value, Tensor):
-        return True
-    return isinstance(value, dict) and all(isinstance(v, Tensor) for v in value.values())
 
 
 @dataclass

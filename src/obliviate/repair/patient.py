@@ -30,7 +30,6 @@ from obliviate.eval.metrics.refusal import is_refusal
 from obliviate.hooks import get_module, num_layers
 from obliviate.jsonl_cache import JsonlCache
 from obliviate.methods.stamp import (
-    StampCache,
     StampContext,
     StampEdit,
     StampHyperParams,
@@ -39,6 +38,7 @@ from obliviate.methods.stamp import (
     restore_weights,
     stamp_edit,
 )
+from obliviate.methods.stamp_cache import StampCache
 from obliviate.repair.knowledge import KnowledgeSource
 from obliviate.repair.ledger import EditLedger
 from obliviate.repair.surgeon import RepairPlan
@@ -233,7 +233,10 @@ class Patient:
             with self.ledger.base_weights(self.model) if self.ledger is not None else contextlib.nullcontext():
                 asked = dict(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
             if kept is not None:
-                kept.put_many([(q, a, {"answer": a}) for q, a in asked.items()])
+                try:
+                    kept.put_many([(q, a, {"answer": a}) for q, a in asked.items()])
+                except OSError as error:  # the copy on disk only saves the next session the asking
+                    log.warning("the retain answers are not kept (%s): the next session asks again", error)
         return {q: asked[q] if q in asked else kept[q] for q in questions}
 
     def buffer(self, after_edits: bool = False) -> list[tuple[str, str | None]]:

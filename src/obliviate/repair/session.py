@@ -122,7 +122,10 @@ def cached_model_written_texts(model: PreTrainedModel, tokenizer: PreTrainedToke
         log.info("the model writes 200 texts for STAMP's hold on everything else (once per model, kept in %s)",
                  directory)
         texts = model_written_texts(model, tokenizer)
-    write_text_atomically(path, json.dumps(texts))
+    try:
+        write_text_atomically(path, json.dumps(texts))
+    except OSError as error:  # the copy on disk only saves the next session the sampling
+        log.warning("the model's texts are not kept (%s): the next session samples them again", error)
     return texts
 
 
