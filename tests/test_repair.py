@@ -548,8 +548,9 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
 
     person = lab[2].world.people[14]
     lines = [f"Where was {person.name} born?", f"Forget everything you know about {person.name}.",
-             f"Where was {person.name} born?", "/edits", "/undo", f"Where was {person.name} born?",
-             "/undo", "/undo two", f"/save {tmp_path / 'a-file'}", f"/save {tmp_path / 'saved'}", "/quit"]
+             f"Where was {person.name} born?", "/undone", "/edits", "/undo", f"Where was {person.name} born?",
+             "/undo", "/edits", "/undo two", "/help", f"/save {tmp_path / 'a-file'}", f"/save {tmp_path / 'saved'}",
+             "/quit", "never read"]
     (tmp_path / "a-file").write_text("not a directory")
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
     assert cli_main(["chat"]) == 0
@@ -557,9 +558,11 @@ def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch,
     replies = [line for line in out.splitlines() if line.startswith("model> ")]
     assert replies[0] == f"model> {person.facts['birthplace']}"
     assert is_refusal(replies[1][len("model> "):])
-    assert replies[2] == f"model> {person.facts['birthplace']}"
+    assert replies[2] == f"model> {person.facts['birthplace']}" and len(replies) == 3  # nothing read after /quit
     assert f"forget {person.name}" in out and "undid edit(s) [1]" in out and "cannot undo" in out
     assert "usage: /undo [N]" in out
+    assert "unknown command /undone" in out and out.count("undid edit(s)") == 1  # a word that only starts as one
+    assert "no edits in force" in out and out.count("/save DIR, /help, /quit") == 3  # banner, unknown, /help
     assert "since the session's first edit" in out
     assert (tmp_path / "saved" / "model.safetensors").exists()
     assert "cannot save" in out and (tmp_path / "a-file").read_text() == "not a directory"  # the REPL went on

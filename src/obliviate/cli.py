@@ -139,9 +139,12 @@ def cmd_chat(args: argparse.Namespace) -> int:
         return _chat(session)
 
 
+CHAT_HELP = ("/edits (the edits in force), /undo [N] (the last N forget requests, each with all its edits), "
+             "/save DIR, /help, /quit")
+
+
 def _chat(session: RepairSession) -> int:
-    print("obliviate chat: ask anything; tell it to forget something; /edits, /undo [N] (the last N forget "
-          "requests, each with all its edits), /save DIR, /quit")
+    print(f"obliviate chat: ask anything; tell it to forget something; {CHAT_HELP}")
     while True:
         try:
             message = input("you> " if sys.stdin.isatty() else "").strip()
@@ -149,32 +152,9 @@ def _chat(session: RepairSession) -> int:
             break
         if not message:
             continue
-        if message in ("/quit", "/exit"):
-            break
-        if message == "/edits":
-            for record in session.ledger.entries():
-                print(f"  #{record.edit_id} {record.description} ({', '.join(record.param_names)})")
-            continue
-        if message.startswith("/undo"):
-            parts = message.split()
-            if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
-                print("  usage: /undo [N] (the last N forget requests)")
-                continue
-            try:
-                undone = session.undo_requests(int(parts[1]) if len(parts) > 1 else 1)
-                print(f"  undid edit(s) {undone}")
-            except ValueError as err:
-                print(f"  cannot undo: {err}")
-            continue
-        if message.startswith("/save"):
-            parts = message.split(maxsplit=1)
-            if len(parts) < 2:
-                print("  usage: /save DIR")
-            else:
-                try:
-                    print(f"  saved to {session.save(parts[1])}")
-                except (ValueError, OSError) as err:  # the session and its edits stay as they were
-                    print(f"  cannot save: {err}")
+        if message.startswith("/"):
+            if not _chat_command(session, message):
+                break
             continue
         outcome = session.handle(message)
         if outcome.intent is None:
@@ -184,6 +164,41 @@ def _chat(session: RepairSession) -> int:
         else:
             _print_receipt(outcome)
     return 0
+
+
+def _chat_command(session: RepairSession, message: str) -> bool:
+    """Run one chat command (`/word [argument]`); False when the chat should end."""
+    command, _, argument = message.partition(" ")
+    argument = argument.strip()
+    if command in ("/quit", "/exit"):
+        return False
+    if command == "/help":
+        print(f"  {CHAT_HELP}")
+    elif command == "/edits":
+        records = session.ledger.entries()
+        for record in records:
+            print(f"  #{record.edit_id} {record.description} ({', '.join(record.param_names)})")
+        if not records:
+            print("  no edits in force")
+    elif command == "/undo":
+        if argument and not argument.isdigit():
+            print("  usage: /undo [N] (the last N forget requests)")
+            return True
+        try:
+            print(f"  undid edit(s) {session.undo_requests(int(argument) if argument else 1)}")
+        except ValueError as err:
+            print(f"  {err}")
+    elif command == "/save":
+        if not argument:
+            print("  usage: /save DIR")
+            return True
+        try:
+            print(f"  saved to {session.save(argument)}")
+        except (ValueError, OSError) as err:  # the session and its edits stay as they were
+            print(f"  cannot save: {err}")
+    else:
+        print(f"  unknown command {command}; {CHAT_HELP}")
+    return True
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
