@@ -358,3 +358,47 @@ def test_save_model_atomically_refuses_foreign_targets_and_inconsistent_models(e
     with pytest.raises(ValueError, match="not in the state"):
         save_model_atomically(model, None, tmp_path / "saved", ledger)
     assert not (tmp_path / "saved").exists()
+
+
+def test_extra_json_and_tensors_are_kept_with_the_edit_and_checked(tmp_path):
+    model = tiny_llama()
+    ledger = EditLedger.open(tmp_path / "ledger")
+    keys = torch.randn(8, 5)
+    with pytest.raises(ValueError, match="extra is not JSON-serialisable"):
+        ledger.record(model, make_edit(model, [DOWN0], seed=1), "x", {}, extra={"keys": keys})
+    assert sorted(p.name for p in ledger.path.iterdir()) == []  # nothing written
+    ledger.record(model, {DOWN0: model.get_parameter(DOWN0).detach().clone() - 1}, "forget Ada", {},
+                  extra={"about": ["Ada"]}, extra_tensors={"keys/0": keys})
+    [record] = EditLedger.open(ledger.path).entries()
+    assert record.extra == {"about": ["Ada"]}
+    assert torch.equal(ledger.extra_tensors(record)["keys/0"], keys)
+    line = json.loads((ledger.path / LEDGER_FILE).read_text())
+    assert line["extra_tensors"] == {"keys/0": tensor_sha256(keys)}
+    line["extra_tensors"]["keys/0"] = "0" * 64  # a file that no longer holds what was recorded
+    (ledger.path / LEDGER_FILE).write_text(json.dumps(line) + "\n")
+    with pytest.raises(ValueError, match="corrupt"):
+        EditLedger.open(ledger.path).extra_tensors(record)
+
+
+def test_take_history_continues_another_ledger_and_leaves_it_as_it_was(edited, tmp_path):
+    model, ledger, base, _ = edited
+    files = {p.name: p.read_bytes() for p in ledger.path.iterdir()}
+    (ledger.path / "edit-000099.safetensors").write_bytes(b"an orphan a crash left")  # repaired in the copy only
+    files["edit-000099.safetensors"] = b"an orphan a crash left"
+    go_on = EditLedger.open(tmp_path / "continued")
+    go_on.take_history(ledger.path)
+    assert {p.name: p.read_bytes() for p in ledger.path.iterdir()} == files  # the source untouched
+    assert not (go_on.path / "edit-000099.safetensors").exists()
+    assert [r.edit_id for r in go_on.entries()] == [1, 2]
+    go_on.verify(model)
+    go_on.record(model, make_edit(model, [DOWN1], seed=3), "forget Cy", {})
+    assert go_on.base_fingerprint == ledger.base_fingerprint  # one lineage: it still replays on the base
+    fresh = tiny_llama()
+    assert go_on.replay(fresh) == 3
+    assert_bitwise_equal(fresh, snapshot(model))
+    go_on.undo(model, n=3)
+    assert_bitwise_equal(model, base)
+    with pytest.raises(ValueError, match="already holds edits"):
+        go_on.take_history(ledger.path)
+    with pytest.raises(ValueError, match="holds no edit ledger"):
+        EditLedger.open(tmp_path / "empty").take_history(tmp_path / "nowhere")

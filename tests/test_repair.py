@@ -13,6 +13,7 @@ from obliviate.fingerprint import model_fingerprint
 from obliviate.models import load, resolve
 from obliviate.lab.own_questions import SURGEON_WORDINGS, hazard_questions
 from obliviate.repair.knowledge import GenericKnowledge, LabKnowledge, Subject, attributes_named, name_list, names_in
+from obliviate.repair.ledger import EditLedger
 from obliviate.repair.patient import Patient
 from obliviate.repair.session import (
     RepairSession,
@@ -329,10 +330,10 @@ def test_a_message_naming_two_people_makes_one_edit_each_and_undoes_whole(sessio
     import obliviate.repair.patient as patient_module
     repair = patient_module.Patient.repair
 
-    def second_fails(self, plan):
+    def second_fails(self, plan, **kwargs):
         if plan.target == b.name:
             raise ValueError("lam*C + K_f K_f^T is not positive definite")
-        return repair(self, plan)
+        return repair(self, plan, **kwargs)
 
     monkeypatch.setattr(patient_module.Patient, "repair", second_fails)
     outcome = session.handle(message)
@@ -541,6 +542,59 @@ def test_cli_watchdog_and_forget_with_save(tmp_path, capsys, lab):
     assert is_refusal(answer)
     assert (out / "ledger" / "ledger.jsonl").exists()
     assert cli_main(["forget", "what is the weather like?", "--json"]) == 1
+
+
+def test_a_saved_model_goes_on_with_its_ledger(tmp_path, capsys, monkeypatch, lab):
+    """Forget, save, load the saved model, forget two more in one message, save over it: the ledger
+    keeps all three edits (one lineage that replays onto the lab model bitwise), the saved model is
+    still a lab model, and a chat on it undoes the last message's two edits together, then the first."""
+    import io
+
+    knowledge = lab[2]
+    first, second, third = (knowledge.world.people[i] for i in (50, 51, 52))
+    out = tmp_path / "repaired"
+    assert cli_main(["forget", f"Forget {first.name}.", "--save", str(out)]) == 0
+    assert isinstance(knowledge_for(str(out)), LabKnowledge)  # its provenance came along
+    assert cli_main(["forget", f"Forget {second.name} and {third.name}.", "--model", str(out), "--save", str(out)]) == 0
+    assert "continuing the edit ledger" in capsys.readouterr().err
+    ledger = EditLedger.open(out / "ledger")
+    assert [r.description for r in ledger.entries()] == [f"forget {p.name}" for p in (first, second, third)]
+    saved, _ = load(out)
+    fresh, _ = load("lab")
+    assert ledger.base_fingerprint == model_fingerprint(fresh)  # the shipped model, as the first command found it
+    assert ledger.replay(fresh) == 3
+    assert all(torch.equal(p, dict(saved.named_parameters())[n]) for n, p in fresh.named_parameters())
+
+    question = f"Where was {first.name} born?"
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join([question, "/undo", question, "/undo", question]) + "\n"))
+    assert cli_main(["chat", "--model", str(out)]) == 0
+    chat = capsys.readouterr().out
+    assert "undid edit(s) [3, 2]" in chat and "undid edit(s) [1]" in chat
+    replies = [line.removeprefix("model> ") for line in chat.splitlines() if line.startswith("model> ")]
+    assert is_refusal(replies[0]) and is_refusal(replies[1]) and replies[2] == first.facts["birthplace"]
+    assert len(EditLedger.open(out / "ledger").entries()) == 3  # the chat saved nothing: the saved model is as it was
+
+
+def test_a_resumed_ledger_holds_its_edits_as_the_session_that_made_them(tmp_path, lab):
+    model, tokenizer, knowledge = lab
+    person = knowledge.world.people[53]
+    with RepairSession(model, tokenizer, knowledge) as session:
+        assert session.handle(f"Forget {person.name}.").error is None
+        made = session.patient.prior_moments()
+        session.save(tmp_path / "saved")
+        session.undo()
+    saved, saved_tokenizer = load(tmp_path / "saved")
+    with RepairSession(saved, saved_tokenizer, knowledge, history=tmp_path / "saved" / "ledger") as session:
+        resumed = session.patient.prior_moments()
+        assert sorted(resumed) == sorted(made) and all(torch.equal(resumed[k], made[k]) for k in made)
+        assert session.patient._layer_schedule([1, 2, 3], edits_in_force=True) == [[1, 2, 3]]
+        session.undo_requests(1)
+        assert session.patient.prior_moments() == {}
+    saved, saved_tokenizer = load(tmp_path / "saved")
+    with torch.no_grad():  # weights changed after the save: the ledger no longer describes them
+        saved.get_parameter("model.layers.2.mlp.down_proj.weight")[0, 0] += 1.0
+    with pytest.raises(ValueError, match="not in the state"):
+        RepairSession(saved, saved_tokenizer, knowledge, history=tmp_path / "saved" / "ledger")
 
 
 def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch, lab):
@@ -903,7 +957,7 @@ def test_key_position_subject_runs_through_the_pipeline(lab, monkeypatch):
     from obliviate.repair.session import STAMP_CONFIG
 
     model, tokenizer, knowledge = lab
-    hp = replace(StampHyperParams.from_yaml(STAMP_CONFIG), key_position="subject")
+    hp = replace(StampHyperParams.from_yaml(STAMP_CONFIG), key_position="subject", vstar_steps=5)  # runs, not quality
     subjects, real_edit = [], patient_module.stamp_edit
 
     def recording_edit(model, tokenizer, requests, edit_hp, ctx):
@@ -913,7 +967,8 @@ def test_key_position_subject_runs_through_the_pipeline(lab, monkeypatch):
     monkeypatch.setattr(patient_module, "stamp_edit", recording_edit)
     compound = knowledge.world.hazards[4].compound
     with RepairSession(model, tokenizer, knowledge, hparams=hp) as session:
+        session.patient.max_attempts = 1
         out = session.handle(knowledge.forget_message("hazard", compound))
         assert out.error is None and out.receipt is not None
         session.undo()
-    assert subjects and set(subjects) == {compound}
+    assert subjects == [compound]

@@ -77,12 +77,19 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
 
 
 def _session(model_name: str, user: str | None = None, covariance: str | None = None) -> RepairSession:
+    """A session on the model; a model saved by `--save` or `/save` goes on with the ledger saved
+    with it (its edits stay undoable and held, and the next save keeps the whole history)."""
+    from pathlib import Path
+
     from obliviate.models import load, resolve
+    from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
     from obliviate.repair.session import RepairSession, knowledge_for, read_covariance_texts
 
     texts = read_covariance_texts(covariance) if covariance else None  # a bad file fails before the model loads
     model, tokenizer = load(model_name)
-    return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), user=user, covariance_texts=texts)
+    saved = Path(resolve(model_name)) / LEDGER_DIRNAME
+    return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), user=user, covariance_texts=texts,
+                         history=saved if (saved / LEDGER_FILE).is_file() else None)
 
 
 def cmd_forget(args: argparse.Namespace) -> int:

@@ -6,7 +6,9 @@ A ledger is a directory:
   parameter, its name, shape, dtype and the sha256 of its bytes before and after. An `undo` line
   names the edits it reverted.
 - `edit-NNNNNN.safetensors`: for each edited parameter `before/<name>` and `after/<name>`, exact
-  copies in the parameter's own dtype, so undo and replay restore bits, not approximations.
+  copies in the parameter's own dtype, so undo and replay restore bits, not approximations; and
+  the caller's `extra/<name>` tensors (the patient's: the keys its edit wrote, which later edits
+  hold), with their sha256 and the caller's `extra` JSON in the line.
 
 Crash safety: the tensor file is written under a temporary name, fsynced and renamed into place
 *before* its JSON line is appended (flushed and fsynced). An edit exists once its line ends with a
@@ -24,7 +26,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -37,6 +39,9 @@ from obliviate.fingerprint import model_fingerprint, tensor_sha256
 
 LEDGER_FILE = "ledger.jsonl"
 LEDGER_DIRNAME = "ledger"  # where save_model_atomically puts the ledger inside a saved model
+# what a saved model takes over from the directory it was loaded from: a lab model's provenance
+# names the world it knows (without it the repaired model would be taken for an unknown one)
+CARRIED_FILES = ("provenance.json",)
 _TENSOR_PREFIX = "edit-"
 _TENSOR_SUFFIX = ".safetensors"
 _TEMP_PREFIX = ".tmp-"
@@ -80,6 +85,7 @@ class EditRecord:
     base_fingerprint: str
     tensor_file: str
     undone_by: int | None = None
+    extra: dict = field(default_factory=dict)  # what the caller recorded beside the edit (`record`)
 
     @property
     def active(self) -> bool:
@@ -207,6 +213,7 @@ class EditLedger:
                 base_fingerprint=line["base_fingerprint"],
                 tensor_file=line["tensor_file"],
                 undone_by=undone_by.get(line["id"]),
+                extra=line.get("extra", {}),
             )
             for line in self._lines
             if line["kind"] == "edit"
@@ -235,11 +242,20 @@ class EditLedger:
 
     def _load_tensors(self, record: EditRecord) -> dict[str, torch.Tensor]:
         tensors = load_file(self.path / record.tensor_file)
-        for p in record.params:
-            for side, sha in (("before", p.sha256_before), ("after", p.sha256_after)):
-                if tensor_sha256(tensors[f"{side}/{p.name}"]) != sha:
-                    raise ValueError(f"ledger tensor file {record.tensor_file} is corrupt ({side}/{p.name})")
+        expected = {f"{side}/{p.name}": sha for p in record.params
+                    for side, sha in (("before", p.sha256_before), ("after", p.sha256_after))}
+        expected.update((f"extra/{name}", sha) for name, sha in self._line(record.edit_id).get("extra_tensors", {}).items())
+        for key, sha in expected.items():
+            if key not in tensors or tensor_sha256(tensors[key]) != sha:
+                raise ValueError(f"ledger tensor file {record.tensor_file} is corrupt ({key})")
         return tensors
+
+    def _line(self, edit_id: int) -> dict:
+        return next(line for line in self._lines if line["id"] == edit_id)
+
+    def extra_tensors(self, record: EditRecord) -> dict[str, torch.Tensor]:
+        """The tensors the caller recorded beside an edit (`record(..., extra_tensors=...)`), checked."""
+        return {key.removeprefix("extra/"): t for key, t in self._load_tensors(record).items() if key.startswith("extra/")}
 
     @contextlib.contextmanager
     def base_weights(self, model: nn.Module) -> Iterator[None]:
@@ -282,17 +298,21 @@ class EditLedger:
         _fsync_dir(self.path)
 
     def record(
-        self, model: nn.Module, weights_before: dict[str, torch.Tensor], description: str, receipt: dict
+        self, model: nn.Module, weights_before: dict[str, torch.Tensor], description: str, receipt: dict,
+        extra: dict | None = None, extra_tensors: dict[str, torch.Tensor] | None = None,
     ) -> EditRecord:
         """Record an edit already applied to `model`; `weights_before` holds the edited parameters'
         values before it (the `weights_copy` STAMP returns). The `after` values are read from `model`.
+        `extra` (JSON) and `extra_tensors` are the caller's, kept with the edit and given back by
+        `EditRecord.extra` and `extra_tensors(record)`: what a later session needs to resume it.
         """
         if not weights_before:
             raise ValueError("weights_before is empty: an edit must touch at least one parameter")
-        try:
-            json.dumps(receipt, allow_nan=False)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"receipt is not JSON-serialisable: {e}") from None
+        for what, value in (("receipt", receipt), ("extra", extra or {})):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"{what} is not JSON-serialisable: {e}") from None
         known = dict(model.named_parameters(remove_duplicate=False))
         expected = self._expected_hashes()
         params, tensors = [], {}
@@ -313,6 +333,10 @@ class EditLedger:
             dtype = _dtype_name(after.dtype)
             params.append(ParamEdit(name, tuple(after.shape), dtype, sha_before, sha_after))
             tensors[f"before/{name}"], tensors[f"after/{name}"] = before, after
+        extra_sha = {}
+        for name, value in (extra_tensors or {}).items():
+            tensors[f"extra/{name}"] = value.detach().cpu().contiguous()
+            extra_sha[name] = tensor_sha256(tensors[f"extra/{name}"])
 
         fingerprint = self.base_fingerprint
         if fingerprint is None:  # first edit: the model minus this edit is the base
@@ -333,6 +357,10 @@ class EditLedger:
             "tensor_file": tensor_file,
             "params": [p.to_json() for p in params],
         }
+        if extra:
+            line["extra"] = extra
+        if extra_sha:
+            line["extra_tensors"] = extra_sha
         self._append_line(line)
         return self.entries(active_only=False)[-1]
 
@@ -397,6 +425,25 @@ class EditLedger:
                 values[p.name] = tensors[f"{end}/{p.name}"]
         return values
 
+    def take_history(self, source: str | os.PathLike) -> None:
+        """Make this empty ledger a copy of the ledger in `source` (left untouched), to go on from
+        where it stopped; what a crash left in `source` is repaired in the copy."""
+        source = Path(source)
+        if self._lines:
+            raise ValueError(f"ledger {self.path} already holds edits: it cannot take the history of {source}")
+        if not (source / LEDGER_FILE).is_file():
+            raise ValueError(f"{source} holds no edit ledger ({LEDGER_FILE})")
+        referenced = []  # the tensor files its lines name (a torn last line is dropped when the copy opens)
+        for raw in (source / LEDGER_FILE).read_bytes().split(b"\n"):
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
+                line = json.loads(raw)
+                if line["kind"] == "edit" and (source / line["tensor_file"]).is_file():
+                    referenced.append(line["tensor_file"])
+        for name in [*referenced, LEDGER_FILE]:  # the lines last: a copy cut short leaves orphans, which open removes
+            shutil.copy2(source / name, self.path / name)
+        taken = EditLedger.open(self.path)
+        self._lines = taken._lines
+
     def copy_to(self, destination: str | os.PathLike) -> None:
         """Copy the ledger (every line and tensor file) into the new directory `destination`."""
         destination = Path(destination)
@@ -438,7 +485,7 @@ def save_model_atomically(
 
     Everything is written to a temporary directory beside `out_dir`, fsynced, then renamed into
     place; an existing `out_dir` is moved aside only after the new copy is complete, and removed
-    after the swap. With a ledger, the model is first verified to be in the ledger's state. An
+    after the swap. `CARRIED_FILES` of the directory the model was loaded from come along. With a ledger, the model is first verified to be in the ledger's state. An
     existing `out_dir` must be empty or a saved model (has `config.json`), so a typo cannot wipe
     an unrelated directory.
     """
@@ -458,6 +505,10 @@ def save_model_atomically(
             tokenizer.save_pretrained(tmp)
         if ledger is not None:
             ledger.copy_to(tmp / LEDGER_DIRNAME)
+        source = Path(getattr(model, "name_or_path", "") or "")  # where the model was loaded from
+        for name in CARRIED_FILES:
+            if source.name and (source / name).is_file():
+                shutil.copy2(source / name, tmp / name)
         _fsync_tree(tmp)
         if out_dir.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import torch
 from torch import Tensor
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -130,6 +131,13 @@ class _EditMemory:
     about: frozenset[str]
 
 
+def _compact(keys: Tensor, param_name: str, model: PreTrainedModel) -> Tensor:
+    """Keys as the ledger keeps them: in the edited weight's dtype when that loses nothing (they
+    were read from activations of that dtype), else in float64."""
+    narrow = keys.to(model.get_parameter(param_name).dtype)
+    return narrow if torch.equal(narrow.to(keys.dtype), keys) else keys
+
+
 def _looser(hp: StampHyperParams) -> StampHyperParams:
     """The looser hold of the ridge solver: `lam` / 10 and `retain_weight` / 4."""
     return replace(hp, lam=hp.lam / 10, retain_weight=hp.retain_weight / 4)
@@ -230,7 +238,7 @@ class Patient:
         if missing:
             log.info("the model answers %d questions of the retain buffer: their answers are what edits hold",
                      len(missing))
-            with self.ledger.base_weights(self.model) if self.ledger is not None else contextlib.nullcontext():
+            with self._unedited():
                 asked = dict(zip(missing, ask(self.model, self.tokenizer, missing, max_new_tokens=self.answer_tokens)))
             if kept is not None:
                 try:
@@ -238,6 +246,10 @@ class Patient:
                 except OSError as error:  # the copy on disk only saves the next session the asking
                     log.warning("the retain answers are not kept (%s): the next session asks again", error)
         return {q: asked[q] if q in asked else kept[q] for q in questions}
+
+    def _unedited(self) -> contextlib.AbstractContextManager:
+        """The model without the edits in force for the length of a `with` block (`EditLedger.base_weights`)."""
+        return self.ledger.base_weights(self.model) if self.ledger is not None else contextlib.nullcontext()
 
     def buffer(self, after_edits: bool = False) -> list[tuple[str, str | None]]:
         """The retain buffer's (question, answer) pairs; the larger one, held while earlier edits
@@ -258,6 +270,21 @@ class Patient:
         for layer, K in keys.items():
             gram = K @ K.T
             self._moments[layer] = self._moments[layer] + gram if layer in self._moments else gram
+
+    def resume(self) -> list[int]:
+        """Take up the edits in force in the ledger (a saved model's, or one reopened): later edits
+        hold their keys as if this session had made them, and they count as edits in force. Returns
+        the ids of those recorded without keys (by other code): nothing holds them."""
+        if self._edits:
+            raise ValueError("resume() takes up a ledger's edits before this patient makes any")
+        unheld = []
+        for record in self.ledger.entries() if self.ledger is not None else []:
+            keys = {int(name.removeprefix("keys/")): K.to(torch.float64)
+                    for name, K in self.ledger.extra_tensors(record).items() if name.startswith("keys/")}
+            if not keys:
+                unheld.append(record.edit_id)
+            self._remember(record.edit_id, keys, {}, frozenset(record.extra.get("about", ())))
+        return unheld
 
     def forget_edits(self, edit_ids: Sequence[int]) -> None:
         """Drop undone edits from the memory later solves respect (and from the retain answers known)."""
@@ -379,8 +406,10 @@ class Patient:
             return replace(hp, layers=layers, vstar_prompts=0)
         return None
 
-    def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None) -> Receipt:
-        """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best."""
+    def repair(self, plan: RepairPlan, timings_ms: dict[str, float] | None = None,
+               message_id: str | None = None) -> Receipt:
+        """Apply `plan`, verify, escalate (`_escalate`) when verification fails, record the best
+        (with `message_id`, the caller's name for the message it came from, if any)."""
         plan.validate()
         timings = dict(timings_ms or {})
         clock = time.perf_counter()
@@ -390,8 +419,9 @@ class Patient:
         after_edits = bool(prior) and not loose  # held harder while earlier edits are in force
         ctx = replace(self.context(plan.refusal_answer, after_edits),  # this command's own: its prior edits and v* starts
                       prior_moments=prior)
-        if self.drift_checks and self._baseline is None:  # taken once, even when it finds no questions
-            self._take_baseline(plan.refusal_answer)
+        if self.drift_checks and self._baseline is None:  # taken once, even when it finds no questions, on the
+            with self._unedited():  # unedited weights (a resumed ledger's edits taken off for the while)
+                self._take_baseline(plan.refusal_answer)
         retain_qs = plan.retain[: self.retain_checks]
         missing = [q for q in retain_qs if q not in self._answers]  # asked once per weight state
         if missing:
@@ -450,8 +480,11 @@ class Patient:
             notes=list(plan.notes), retain_changed_since_start=drift, refusal_pressure_since_start=pressure,
             shortfalls=check.shortfalls(self.min_refusal, self.max_retain_changed),
         )
-        if self.ledger is not None:
-            record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict())
+        if self.ledger is not None:  # with what a later session needs to hold this edit (`resume`)
+            record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict(),
+                                        extra={"about": sorted(about), **({"message": message_id} if message_id else {})},
+                                        extra_tensors={f"keys/{e.layer}": _compact(e.keys, e.param_name, self.model)
+                                                       for e in edit.edits})
             receipt.edit_id = record.edit_id
         key = receipt.edit_id if receipt.edit_id is not None else -1 - len(self._edits)
         self._remember(key, {e.layer: e.keys for e in edit.edits}, answers_before, about)

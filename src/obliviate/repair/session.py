@@ -6,6 +6,7 @@ the `forget` and `chat` commands and the demo drive.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -13,6 +14,7 @@ import random
 import shutil
 import tempfile
 import time
+import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,12 +149,18 @@ class RepairSession:
     `covariance_texts` build STAMP's retain covariance (the hold on everything else); by default
     the lab model's training conversations, for any other model texts it writes itself
     (`model_written_texts`, whose names become the generic knowledge's neighbours), and for
-    another knowledge source (TOFU) its retain questions."""
+    another knowledge source (TOFU) its retain questions.
+
+    `history` is a ledger to continue, such as the `ledger/` a saved model carries: it is copied
+    into this session's (empty) ledger, left as it was. A session whose ledger holds edits in force
+    (from `history`, or a `ledger_dir` reopened) takes them up: the model must be in the state the
+    ledger records, later edits hold them as their own, `undo` reaches them, and a save keeps the
+    whole history, so it still replays onto the base model."""
 
     def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, knowledge: KnowledgeSource,
                  ledger_dir: str | Path | None = None, watchdog: Watchdog | None = None,
                  hparams: StampHyperParams | None = None, user: str | None = None,
-                 covariance_texts: list[str] | None = None) -> None:
+                 covariance_texts: list[str] | None = None, history: str | Path | None = None) -> None:
         self.model, self.tokenizer, self.user = model, tokenizer, user
         self.watchdog = watchdog or RuleWatchdog()
         self._cleanup = None
@@ -160,6 +168,10 @@ class RepairSession:
             ledger_dir = tempfile.mkdtemp(prefix="obliviate-ledger-")
             self._cleanup = weakref.finalize(self, shutil.rmtree, ledger_dir, ignore_errors=True)
         self.ledger = EditLedger.open(ledger_dir, base_fingerprint=None)
+        if history is not None:
+            self.ledger.take_history(history)
+        if self.ledger.entries():  # before anything costly: a model the ledger does not describe is an error
+            self.ledger.verify(model)
         hp = hparams or StampHyperParams.from_yaml(STAMP_CONFIG)
         covariance, holds = covariance_texts, {}
         if isinstance(knowledge, LabKnowledge) and covariance is None:
@@ -184,6 +196,18 @@ class RepairSession:
         self.patient = Patient(model, tokenizer, knowledge, hp, self.ledger, covariance_texts=covariance,
                                stats_dir=stats_dir(), **holds)
         self._requests: list[list[int]] = []  # the edit ids of each forget request handled, oldest first
+        self._resume()
+
+    def _resume(self) -> None:
+        """Take up the ledger's edits in force (see the class docstring), grouped by the message that asked for them."""
+        records = self.ledger.entries()
+        if not records:
+            return
+        unheld = self.patient.resume()
+        by_message = itertools.groupby(records, key=lambda r: r.extra.get("message") or f"edit {r.edit_id}")
+        self._requests = [[r.edit_id for r in group] for _, group in by_message]
+        log.info("continuing the edit ledger in %s: %d edit(s) in force%s", self.ledger.path, len(records),
+                 f" ({len(unheld)} recorded without keys: later edits do not hold them)" if unheld else "")
 
     def close(self) -> None:
         """Remove the temporary ledger, if the session made one (its edits can no longer be undone)."""
@@ -213,10 +237,10 @@ class RepairSession:
             return Outcome(intent.to_dict(), error=str(err), timings_ms=timings)
         timings["surgeon"] = (time.perf_counter() - clock) * 1000
         clock = time.perf_counter()
-        receipts = []
+        receipts, message_id = [], uuid.uuid4().hex  # recorded with each edit: undone together, in a later session too
         for plan in plans:
             try:
-                receipts.append(self.patient.repair(plan))
+                receipts.append(self.patient.repair(plan, message_id=message_id))
             except ValueError as err:  # e.g. a STAMP setting the solver cannot meet: this plan edited nothing
                 if receipts:  # the message's earlier repairs go too: a message is applied whole or not at all
                     self.undo(len(receipts))
@@ -238,7 +262,7 @@ class RepairSession:
         return undone
 
     def undo_requests(self, n: int = 1) -> list[int]:
-        """Undo every edit of the last `n` forget requests this session handled (a message that
+        """Undo every edit of the last `n` forget requests made (this session or the ledger it continues) (a message that
         named three people made three edits); return the edit ids undone."""
         active = {record.edit_id for record in self.ledger.entries()}
         requests = [ids for ids in ([i for i in ids if i in active] for ids in self._requests) if ids]
