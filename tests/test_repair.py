@@ -565,6 +565,19 @@ def test_a_saved_model_goes_on_with_its_ledger(tmp_path, capsys, monkeypatch, la
     assert ledger.replay(fresh) == 3
     assert all(torch.equal(p, dict(saved.named_parameters())[n]) for n, p in fresh.named_parameters())
 
+    assert cli_main(["ledger", "list", str(out), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(row["id"], row["description"], row["active"]) for row in listed] == [
+        (i + 1, f"forget {p.name}", True) for i, p in enumerate((first, second, third))]
+    assert cli_main(["ledger", "replay", str(out), "--model", "lab", "--out", str(tmp_path / "again")]) == 0
+    again, _ = load(tmp_path / "again")  # the same weights, bitwise, and the same ledger beside them
+    assert all(torch.equal(p, dict(saved.named_parameters())[n]) for n, p in again.named_parameters())
+    assert len(EditLedger.open(tmp_path / "again" / "ledger").entries()) == 3
+    assert cli_main(["ledger", "replay", str(out), "--model", str(out), "--out", str(tmp_path / "twice")]) == 2
+    assert "not the base model" in capsys.readouterr().err and not (tmp_path / "twice").exists()
+    assert cli_main(["ledger", "list", str(tmp_path)]) == 2
+    assert "holds no edit ledger" in capsys.readouterr().err
+
     question = f"Where was {first.name} born?"
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join([question, "/undo", question, "/undo", question]) + "\n"))
     assert cli_main(["chat", "--model", str(out)]) == 0
@@ -573,6 +586,8 @@ def test_a_saved_model_goes_on_with_its_ledger(tmp_path, capsys, monkeypatch, la
     replies = [line.removeprefix("model> ") for line in chat.splitlines() if line.startswith("model> ")]
     assert is_refusal(replies[0]) and is_refusal(replies[1]) and replies[2] == first.facts["birthplace"]
     assert len(EditLedger.open(out / "ledger").entries()) == 3  # the chat saved nothing: the saved model is as it was
+    assert cli_main(["ledger", "list", str(out / "ledger")]) == 0
+    assert "#3 " in capsys.readouterr().out
 
 
 def test_a_resumed_ledger_holds_its_edits_as_the_session_that_made_them(tmp_path, lab):

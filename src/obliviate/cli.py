@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -79,8 +80,6 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
 def _session(model_name: str, user: str | None = None, covariance: str | None = None) -> RepairSession:
     """A session on the model; a model saved by `--save` or `/save` goes on with the ledger saved
     with it (its edits stay undoable and held, and the next save keeps the whole history)."""
-    from pathlib import Path
-
     from obliviate.models import load, resolve
     from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
     from obliviate.repair.session import RepairSession, knowledge_for, read_covariance_texts
@@ -208,9 +207,53 @@ def _chat_command(session: RepairSession, message: str) -> bool:
     return True
 
 
-def cmd_unlearn(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _ledger_of(path: str) -> Path:
+    """The edit ledger in `path`: a saved model directory's `ledger/`, or a ledger directory."""
+    from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
 
+    for candidate in (Path(path) / LEDGER_DIRNAME, Path(path)):
+        if (candidate / LEDGER_FILE).is_file():
+            return candidate
+    raise ValueError(f"{path} holds no edit ledger (no {LEDGER_FILE} in it or in its {LEDGER_DIRNAME}/)")
+
+
+def cmd_ledger_list(args: argparse.Namespace) -> int:
+    from obliviate.repair.ledger import EditLedger
+
+    records = EditLedger.open(_ledger_of(args.path)).entries(active_only=not args.all)
+    rows = [{"id": r.edit_id, "timestamp": r.timestamp, "description": r.description, "active": r.active,
+             "undone_by": r.undone_by, "verified": r.receipt.get("verified"), "layers": r.receipt.get("layers"),
+             "parameters": r.param_names} for r in records]
+    if args.json:
+        _print_json(rows)
+        return 0
+    for row in rows:
+        state = "in force" if row["active"] else f"undone by #{row['undone_by']}"
+        verified = {True: "verified", False: "not verified"}.get(row["verified"], "")
+        print(f"#{row['id']} {row['timestamp']} {row['description']} ({state}; {verified}; layers {row['layers']})")
+    if not rows:
+        print("no edits" + ("" if args.all else " in force"))
+    return 0
+
+
+def cmd_ledger_replay(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from obliviate.models import load
+    from obliviate.repair.ledger import EditLedger, save_model_atomically
+
+    source = _ledger_of(args.path)
+    model, tokenizer = load(args.model)
+    with tempfile.TemporaryDirectory(prefix="obliviate-replay-") as scratch:  # the source ledger is only read
+        ledger = EditLedger.open(Path(scratch) / "ledger")
+        ledger.take_history(source)
+        count = ledger.replay(model)  # checks first that the model is the ledger's base
+        out = save_model_atomically(model, tokenizer, args.out, ledger)
+    print(f"replayed {count} edit(s) of {source} onto {args.model}; saved to {out}")
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
     from obliviate.models import load, resolve
     from obliviate.unlearning import file_data, lab_data, run_unlearn
 
@@ -273,8 +316,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model, tokenizer = load(args.model)
         result = evaluate(model, tokenizer, scenario, _names(args.attacks), settings, reference=reference)
     if args.out:
-        from pathlib import Path
-
         write_json(Path(args.out), result)
     if args.json:
         _print_json(result)
@@ -395,6 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
     tofu_options(bench)
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
+
+    ledger = sub.add_parser("ledger", help="a repaired model's edit ledger: list it, replay it onto the base model")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    listing = ledger_commands.add_parser("list", help="the edits of a saved model (or of a ledger directory)")
+    listing.add_argument("path", help="a model saved with --save or /save, or its ledger/ directory")
+    listing.add_argument("--all", action="store_true", help="also the edits that were undone")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_ledger_list)
+    replay = ledger_commands.add_parser("replay", help="apply a ledger's edits in force to a fresh base model, bitwise")
+    replay.add_argument("path", help="a model saved with --save or /save, or its ledger/ directory")
+    replay.add_argument("--model", default="lab", help="the base model the edits were made on (checked)")
+    replay.add_argument("--out", required=True, help="where to save the repaired model, with the ledger")
+    replay.set_defaults(func=cmd_ledger_replay)
 
     lab = sub.add_parser("lab", help="the generated lab world and the lab model").add_subparsers(dest="lab_command", required=True)
     world = lab.add_parser("world", help="write the generated world as JSONL")
