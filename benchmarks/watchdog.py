@@ -13,10 +13,9 @@ cached with --cache so reruns are free.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from obliviate.llm import CachedChat, ChatBackend, HFChat, OpenAIChat
+from obliviate.llm import ChatBackend, chat_backend
 from obliviate.repair.watchdog import LLMWatchdog, RuleWatchdog, Watchdog
 from obliviate.repair.watchdog_eval import EVAL_SET, Score, evaluate, load_eval_set
 
@@ -37,20 +36,10 @@ def report(name: str, scores: dict[str, Score], errors: bool) -> None:
 
 
 def llm_backend(args: argparse.Namespace) -> ChatBackend | None:
-    backend: ChatBackend | None = None
-    if args.base_url or args.model:
-        if not (args.base_url and args.model):
-            sys.exit("--base-url and --model go together")
-        api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
-        backend = OpenAIChat(args.base_url, args.model, api_key=api_key, timeout=args.timeout)
-    elif args.hf_model:
-        from obliviate.models import load
-
-        model, tokenizer = load(args.hf_model)
-        backend = HFChat(model, tokenizer, max_new_tokens=128)
-    if backend is not None and args.cache:
-        backend = CachedChat(backend, args.cache)
-    return backend
+    try:
+        return chat_backend(args.base_url, args.model, args.api_key_env, args.hf_model, args.cache, args.timeout)
+    except ValueError as error:
+        sys.exit(str(error))
 
 
 def main() -> int:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 from metrics_models import FakeChat
@@ -267,3 +270,67 @@ def test_load_eval_set_rejects_bad_rows(tmp_path, line, error):
         load_eval_set(path)
     with pytest.raises(FileNotFoundError):
         load_eval_set(tmp_path / "missing.jsonl")
+
+
+class VerdictServer(BaseHTTPRequestHandler):
+    """An OpenAI-compatible chat server whose model reads "forget X" as a forget request for X."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        message = body["messages"][-1]["content"]
+        words = message.rstrip(".!?").split(" ", 1)
+        found = words[0].lower() == "forget" and len(words) == 2
+        reply = json.dumps({"intent": found, "target": words[1] if found else None})
+        payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": reply}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def verdict_url():
+    server = HTTPServer(("127.0.0.1", 0), VerdictServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+def test_cli_watchdog_asks_a_chat_server_when_one_is_named(verdict_url, tmp_path, capsys):
+    from obliviate.cli import main
+
+    llm = ["--watchdog-url", verdict_url, "--watchdog-model", "judge", "--watchdog-cache", str(tmp_path / "replies.jsonl")]
+    assert main(["watchdog", "forget the blue notebook", "--json", *llm]) == 0
+    assert json.loads(capsys.readouterr().out) == {"intent": True, "target": "the blue notebook"}
+    assert main(["watchdog", "I forgot my umbrella at work", "--json", *llm]) == 0
+    assert json.loads(capsys.readouterr().out) == {"intent": False, "target": None}
+    assert len((tmp_path / "replies.jsonl").read_text().splitlines()) == 2  # kept: a rerun asks nothing
+    assert main(["watchdog", "forget my address", "--watchdog-url", closed_port_url(), "--watchdog-model", "m"]) == 2
+    assert "cannot reach" in capsys.readouterr().err
+    for half, says in ((["--watchdog-url", verdict_url], "both its URL and a model name"),
+                       (["--watchdog-key-env", "OBLIVIATE_NO_SUCH_KEY"], "needs --watchdog-url"),
+                       ([*llm[:4], "--watchdog-key-env", "OBLIVIATE_NO_SUCH_KEY"], "holds no API key")):
+        assert main(["watchdog", "forget my address", *half]) == 2
+        assert says in capsys.readouterr().err
+
+
+def test_chat_goes_on_when_the_watchdog_server_fails(monkeypatch, capsys):
+    import io
+
+    from obliviate.cli import main
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("Where was Tara Prakround born?\n2 + 2 =\n/quit\n"))
+    assert main(["chat", "--watchdog-url", closed_port_url(), "--watchdog-model", "m"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("the watchdog could not read this message: cannot reach") == 2

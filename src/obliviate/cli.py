@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from obliviate.repair.session import RepairSession
+    from obliviate.repair.watchdog import Watchdog
 
 
 def _print_json(data: object) -> None:
@@ -66,10 +67,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.model)
 
 
-def cmd_watchdog(args: argparse.Namespace) -> int:
-    from obliviate.repair.watchdog import RuleWatchdog, verdict
+def _watchdog(args: argparse.Namespace) -> Watchdog:
+    """The rule watchdog, or the LLM watchdog on the chat model the `--watchdog-*` options name."""
+    from obliviate.repair.watchdog import LLMWatchdog, RuleWatchdog
 
-    intent = RuleWatchdog().detect(args.message)
+    named = (args.watchdog_url, args.watchdog_model, args.watchdog_key_env, args.watchdog_hf, args.watchdog_cache)
+    if not any(named):
+        return RuleWatchdog()  # the chat client (and torch with it) stays unloaded
+    from obliviate.llm import chat_backend
+
+    backend = chat_backend(*named)
+    if backend is None:
+        raise ValueError("--watchdog-key-env needs --watchdog-url and --watchdog-model")
+    return LLMWatchdog(backend)
+
+
+def cmd_watchdog(args: argparse.Namespace) -> int:
+    from obliviate.repair.watchdog import verdict
+
+    intent = _watchdog(args).detect(args.message)
     if args.json:
         print(json.dumps(verdict(intent), ensure_ascii=False))
     else:
@@ -77,7 +93,8 @@ def cmd_watchdog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _session(model_name: str, user: str | None = None, covariance: str | None = None) -> RepairSession:
+def _session(model_name: str, user: str | None = None, covariance: str | None = None,
+             watchdog: Watchdog | None = None) -> RepairSession:
     """A session on the model; a model saved by `--save` or `/save` goes on with the ledger saved
     with it (its edits stay undoable and held, and the next save keeps the whole history)."""
     from obliviate.models import load, resolve
@@ -88,11 +105,11 @@ def _session(model_name: str, user: str | None = None, covariance: str | None = 
     model, tokenizer = load(model_name)
     saved = Path(resolve(model_name)) / LEDGER_DIRNAME
     return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), user=user, covariance_texts=texts,
-                         history=saved if (saved / LEDGER_FILE).is_file() else None)
+                         history=saved if (saved / LEDGER_FILE).is_file() else None, watchdog=watchdog)
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    with _session(args.model, user=args.user, covariance=args.covariance) as session:
+    with _session(args.model, user=args.user, covariance=args.covariance, watchdog=_watchdog(args)) as session:
         outcome = session.handle(args.message)
         if outcome.intent is None:
             outcome.error = "the message is not a request to forget anything"
@@ -141,7 +158,7 @@ def _print_one_receipt(r) -> None:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
-    with _session(args.model, user=args.user, covariance=args.covariance) as session:
+    with _session(args.model, user=args.user, covariance=args.covariance, watchdog=_watchdog(args)) as session:
         return _chat(session)
 
 
@@ -150,6 +167,8 @@ CHAT_HELP = ("/edits (the edits in force), /undo [N] (the last N forget requests
 
 
 def _chat(session: RepairSession) -> int:
+    from obliviate.llm import ChatError
+
     print(f"obliviate chat: ask anything; tell it to forget something; {CHAT_HELP}")
     while True:
         try:
@@ -162,7 +181,11 @@ def _chat(session: RepairSession) -> int:
             if not _chat_command(session, message):
                 break
             continue
-        outcome = session.handle(message)
+        try:
+            outcome = session.handle(message)
+        except ChatError as err:  # the LLM watchdog's server: this message is left, the chat goes on
+            print(f"  the watchdog could not read this message: {err}")
+            continue
         if outcome.intent is None:
             print(f"model> {session.reply(message)}")
         elif outcome.error:
@@ -385,6 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
                              help="text lines like those the model is used for (e.g. a Wikipedia sample): STAMP's "
                                   "retain covariance; default: the lab model's own training conversations, for "
                                   "any other model 200 texts it writes itself")
+    for command in (wd, forget, chat):  # default: the rule watchdog (no LLM, < 1 ms)
+        llm = command.add_argument_group("LLM watchdog", "ask a chat model for the verdict instead of the rules")
+        llm.add_argument("--watchdog-url", default=None, metavar="URL",
+                         help="an OpenAI-compatible API root, e.g. http://localhost:8000/v1 (with --watchdog-model)")
+        llm.add_argument("--watchdog-model", default=None, metavar="NAME", help="the model name the server serves")
+        llm.add_argument("--watchdog-key-env", default=None, metavar="VAR",
+                         help="the environment variable holding the server's API key")
+        llm.add_argument("--watchdog-hf", default=None, metavar="DIR", help="a local Hugging Face chat model instead")
+        llm.add_argument("--watchdog-cache", default=None, metavar="FILE", help="keep its replies in this JSONL file")
 
     unl = sub.add_parser("unlearn", help="unlearn with TRU or a training-based baseline")
     unl.add_argument("--method", required=True,
@@ -490,9 +522,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_progress_notes()
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, OSError, KeyError) as err:
+    except Exception as err:
+        if not isinstance(err, _user_errors()):
+            raise
         print(f"obliviate: error: {err}", file=sys.stderr)
         return 2
+
+
+def _user_errors() -> tuple[type[Exception], ...]:
+    """What a command reports as `obliviate: error: ...`: bad input, missing files, and a chat
+    server that fails (its error class only once the chat client is loaded: imports stay lazy)."""
+    llm = sys.modules.get("obliviate.llm")
+    return (ValueError, FileNotFoundError, OSError, KeyError) + ((llm.ChatError,) if llm else ())
 
 
 if __name__ == "__main__":

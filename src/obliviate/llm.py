@@ -14,13 +14,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
-
-from obliviate.chat import generate
 from obliviate.jsonl_cache import JsonlCache, cache_key
+
+if TYPE_CHECKING:  # torch and transformers load with the first local model, not with the HTTP client
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 Messages = Sequence[dict[str, str]]
 
@@ -145,23 +144,27 @@ class HFChat:
         prompt = self.prompt(messages)
         budget = min(max_tokens, self.max_new_tokens)
         if temperature == 0:
+            from obliviate.chat import generate
+
             return generate(self.model, self.tokenizer, [prompt], max_new_tokens=budget)[0]
         return self._sample(prompt, budget, temperature)
 
-    @torch.no_grad()
     def _sample(self, prompt: str, max_new_tokens: int, temperature: float) -> str:
+        import torch
+
         ids = self.tokenizer(prompt, add_special_tokens=False, return_tensors="pt")["input_ids"]
         ids = ids.to(next(self.model.parameters()).device)
         pad_id = self.tokenizer.pad_token_id
-        out = self.model.generate(
-            input_ids=ids,
-            attention_mask=torch.ones_like(ids),
-            max_new_tokens=max_new_tokens,
-            do_sample=True,
-            temperature=temperature,
-            pad_token_id=pad_id if pad_id is not None else self.tokenizer.eos_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
-        )
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_new_tokens,
+                do_sample=True,
+                temperature=temperature,
+                pad_token_id=pad_id if pad_id is not None else self.tokenizer.eos_token_id,
+                eos_token_id=self.tokenizer.eos_token_id,
+            )
         return self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True).strip()
 
 
@@ -227,3 +230,36 @@ class CachedChat:
 
     def __len__(self) -> int:
         return len(self._replies)
+
+
+def chat_backend(
+    base_url: str | None = None,
+    model: str | None = None,
+    api_key_env: str | None = None,
+    hf_model: str | None = None,
+    cache: str | os.PathLike | None = None,
+    timeout: float = 60.0,
+) -> ChatBackend | None:
+    """The backend a command line names: an OpenAI-compatible server (`base_url` and `model`, the
+    key read from the environment variable `api_key_env`), or a local Hugging Face chat model
+    (`hf_model`), its replies kept in `cache` if given; None when none is named."""
+    if (base_url is None) != (model is None):
+        raise ValueError("a chat server needs both its URL and a model name")
+    if base_url is not None and hf_model is not None:
+        raise ValueError("name a chat server or a local model, not both")
+    if cache is not None and base_url is None and hf_model is None:
+        raise ValueError("a reply cache needs a chat server or a local model to cache")
+    backend: ChatBackend | None = None
+    if base_url is not None:
+        api_key = os.environ.get(api_key_env) if api_key_env else None
+        if api_key_env and not api_key:
+            raise ValueError(f"the environment variable {api_key_env} holds no API key")
+        backend = OpenAIChat(base_url, model, api_key=api_key, timeout=timeout)
+    elif hf_model is not None:
+        from obliviate.models import load
+
+        loaded, tokenizer = load(hf_model)
+        backend = HFChat(loaded, tokenizer, max_new_tokens=128)
+    if backend is not None and cache is not None:
+        backend = CachedChat(backend, cache)
+    return backend
