@@ -244,7 +244,8 @@ class EditLedger:
         tensors = load_file(self.path / record.tensor_file)
         expected = {f"{side}/{p.name}": sha for p in record.params
                     for side, sha in (("before", p.sha256_before), ("after", p.sha256_after))}
-        expected.update((f"extra/{name}", sha) for name, sha in self._line(record.edit_id).get("extra_tensors", {}).items())
+        extras = self._line(record.edit_id).get("extra_tensors", {})
+        expected.update((f"extra/{name}", sha) for name, sha in extras.items())
         for key, sha in expected.items():
             if key not in tensors or tensor_sha256(tensors[key]) != sha:
                 raise ValueError(f"ledger tensor file {record.tensor_file} is corrupt ({key})")
@@ -255,7 +256,8 @@ class EditLedger:
 
     def extra_tensors(self, record: EditRecord) -> dict[str, torch.Tensor]:
         """The tensors the caller recorded beside an edit (`record(..., extra_tensors=...)`), checked."""
-        return {key.removeprefix("extra/"): t for key, t in self._load_tensors(record).items() if key.startswith("extra/")}
+        tensors = self._load_tensors(record)
+        return {key.removeprefix("extra/"): t for key, t in tensors.items() if key.startswith("extra/")}
 
     @contextlib.contextmanager
     def base_weights(self, model: nn.Module) -> Iterator[None]:
@@ -485,9 +487,9 @@ def save_model_atomically(
 
     Everything is written to a temporary directory beside `out_dir`, fsynced, then renamed into
     place; an existing `out_dir` is moved aside only after the new copy is complete, and removed
-    after the swap. `CARRIED_FILES` of the directory the model was loaded from come along. With a ledger, the model is first verified to be in the ledger's state. An
+    after the swap. With a ledger, the model is first verified to be in the ledger's state. An
     existing `out_dir` must be empty or a saved model (has `config.json`), so a typo cannot wipe
-    an unrelated directory.
+    an unrelated directory. `CARRIED_FILES` of the directory the model was loaded from come along.
     """
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and not (

@@ -482,7 +482,7 @@ class Patient:
         )
         if self.ledger is not None:  # with what a later session needs to hold this edit (`resume`)
             record = self.ledger.record(self.model, edit.weights_copy, f"forget {plan.target}", receipt.to_dict(),
-                                        extra={"about": sorted(about), **({"message": message_id} if message_id else {})},
+                                        extra={"about": sorted(about), "message": message_id},
                                         extra_tensors={f"keys/{e.layer}": _compact(e.keys, e.param_name, self.model)
                                                        for e in edit.edits})
             receipt.edit_id = record.edit_id

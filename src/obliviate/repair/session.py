@@ -199,7 +199,7 @@ class RepairSession:
         self._resume()
 
     def _resume(self) -> None:
-        """Take up the ledger's edits in force (see the class docstring), grouped by the message that asked for them."""
+        """Take up the ledger's edits in force (see the class docstring), grouped by their message."""
         records = self.ledger.entries()
         if not records:
             return
@@ -262,8 +262,8 @@ class RepairSession:
         return undone
 
     def undo_requests(self, n: int = 1) -> list[int]:
-        """Undo every edit of the last `n` forget requests made (this session or the ledger it continues) (a message that
-        named three people made three edits); return the edit ids undone."""
+        """Undo every edit of the last `n` forget requests (this session's, or of the ledger it
+        continues; a message that named three people made three edits); return the ids undone."""
         active = {record.edit_id for record in self.ledger.entries()}
         requests = [ids for ids in ([i for i in ids if i in active] for ids in self._requests) if ids]
         if not 1 <= n <= len(requests):
