@@ -612,6 +612,36 @@ def test_a_resumed_ledger_holds_its_edits_as_the_session_that_made_them(tmp_path
         RepairSession(saved, saved_tokenizer, knowledge, history=tmp_path / "saved" / "ledger")
 
 
+def test_statistics_are_the_unedited_models_whatever_edits_are_in_force(tmp_path, monkeypatch, lab):
+    """A session on a saved, edited model reads STAMP's statistics with its edits taken off: those of
+    the base model, from the files the first session wrote, not a new set for every edited state."""
+    from dataclasses import replace
+
+    from obliviate.methods.stamp import StampHyperParams, retain_moments
+    from obliviate.methods.stamp_cache import StampCache
+    from obliviate.repair.session import STAMP_CONFIG
+
+    monkeypatch.setenv("OBLIVIATE_CACHE", str(tmp_path / "cache"))
+    model, tokenizer, knowledge = lab
+    with RepairSession(model, tokenizer, knowledge) as session:
+        assert session.handle(f"Forget {knowledge.world.people[54].name}.").error is None
+        session.save(tmp_path / "saved")
+        session.undo()
+    files = sorted((tmp_path / "cache" / "stamp").iterdir())
+    saved, _ = load(tmp_path / "saved")
+    state = model_fingerprint(saved)
+    hp = StampHyperParams.from_yaml(STAMP_CONFIG)
+    with RepairSession(saved, tokenizer, knowledge, history=tmp_path / "saved" / "ledger") as session:
+        ctx = session.patient.context(knowledge.refusal_answer)
+        assert ctx.cache.model_key(saved) == session.ledger.base_fingerprint != state
+        resumed = retain_moments(saved, tokenizer, [], [2], hp, ctx)[2].full
+    assert model_fingerprint(saved) == state  # the edits were taken off only while reading
+    assert sorted((tmp_path / "cache" / "stamp").iterdir()) == files  # read from the first session's files
+    base = retain_moments(load("lab")[0], tokenizer, [], [2], hp, replace(ctx, cache=StampCache()))[2].full
+    edited = retain_moments(saved, tokenizer, [], [2], hp, replace(ctx, cache=StampCache()))[2].full
+    assert torch.equal(resumed, base) and not torch.equal(edited, base)
+
+
 def test_chat_repl_forgets_lists_undoes_and_saves(tmp_path, capsys, monkeypatch, lab):
     import io
 

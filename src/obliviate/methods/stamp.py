@@ -657,7 +657,9 @@ def retain_moments(
     )
     released: dict[int, list[Tensor]] = {layer: [] for layer in layers}
     overlap = _retain_overlap(ctx.retain_prompts, reqs)
-    for keys, firsts in _retain_keys(model, tokenizer, ctx, hp, overlap, layers) if overlap else ():
+    with cache.reading():  # where the moment was read: the keys let go of are those it holds
+        named = list(_retain_keys(model, tokenizer, ctx, hp, overlap, layers)) if overlap else []
+    for keys, firsts in named:
         for layer, K in keys.items():  # each key scaled by the root of the weight it is held with
             scale = torch.ones(K.shape[1], dtype=_F64, device=K.device)
             scale[firsts] = hp.retain_prompt_boost ** 0.5 if boost else 1.0

@@ -25,12 +25,18 @@ class StampCache:
     low-rank factors), computed once per model, layer and prompt set and reused across edits.
 
     Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
-    later layers' activations slightly; call `clear()` to recompute them.
+    later layers' activations slightly; call `clear()` to recompute them. An owner that can take
+    its edits off (the patient, through its ledger) sets `unedited`: statistics are then computed
+    inside it, those of the unedited model whenever they are first needed, and `name_model` names
+    them by that model's fingerprint: a model saved with edits and loaded again reads the
+    statistics of its base from disk instead of writing a set of its own for every edited state.
 
     With a `directory`, tensor statistics are also kept on disk under the model's content
     fingerprint, so a new process editing the same weights (`obliviate forget`, the demo) skips
     recomputing them. Files are written atomically; an unreadable file is recomputed.
     """
+
+    unedited: Callable[[], contextlib.AbstractContextManager] | None = None
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self._store: dict[tuple, Any] = {}
@@ -50,6 +56,16 @@ class StampCache:
             self._device = next(model.parameters()).device
         return self._model_keys[id(model)]
 
+    def name_model(self, model: nn.Module, key: Any) -> None:
+        """Name `model`'s statistics `key` (the fingerprint of the weights they are read on)."""
+        if self.directory is not None:
+            self._model_keys[id(model)] = key
+            self._device = next(model.parameters()).device
+
+    def reading(self) -> contextlib.AbstractContextManager:
+        """Where statistics are read: inside `unedited` when set."""
+        return self.unedited() if self.unedited is not None else contextlib.nullcontext()
+
     def get(self, key: tuple, compute: Callable[[], Any]) -> Any:
         return self.get_layers({0: key}, lambda _: {0: compute()})[0]
 
@@ -63,7 +79,8 @@ class StampCache:
                     self._store[key] = found
         missing = [layer for layer, key in keys.items() if key not in self._store]
         if missing:
-            computed = compute(missing)
+            with self.reading():
+                computed = compute(missing)
             for layer in missing:
                 self._save(keys[layer], computed[layer])
                 self._store[keys[layer]] = computed[layer]

@@ -119,6 +119,7 @@ class EditLedger:
         self.path = path
         self._lines = lines
         self._expected_base = expected_base  # asserted when the first edit fixes the fingerprint
+        self._base: dict[str, torch.Tensor] = {}  # parameter -> its base value, read once (`base_weights`)
 
     # ---------------------------------------------------------------- opening
 
@@ -263,9 +264,14 @@ class EditLedger:
     def base_weights(self, model: nn.Module) -> Iterator[None]:
         """The model as it was before every edit in force for the length of the block, and bitwise
         as it was after it (on an error too): what the unedited model says, without a copy of it."""
-        base: dict[str, torch.Tensor] = {}
-        for record in self.entries()[::-1]:  # newest first: the oldest edit's `before` is the base
-            base.update(_tensors_before(self._load_tensors(record)))
+        active = self.entries()
+        missing = {name for record in active for name in record.param_names} - set(self._base)
+        found: dict[str, torch.Tensor] = {}
+        for record in active[::-1]:  # newest first: the oldest edit's `before` is the base
+            if missing.intersection(record.param_names):
+                found.update((n, t) for n, t in _tensors_before(self._load_tensors(record)).items() if n in missing)
+        self._base.update(found)  # a lineage's base never changes: edits chain from it, undo returns to it
+        base = {name: self._base[name] for record in active for name in record.param_names}
         current = {name: model.get_parameter(name).detach().clone() for name in base}
         _assign(model, base)
         try:
@@ -444,7 +450,7 @@ class EditLedger:
         for name in [*referenced, LEDGER_FILE]:  # the lines last: a copy cut short leaves orphans, which open removes
             shutil.copy2(source / name, self.path / name)
         taken = EditLedger.open(self.path)
-        self._lines = taken._lines
+        self._lines, self._base = taken._lines, {}
 
     def copy_to(self, destination: str | os.PathLike) -> None:
         """Copy the ledger (every line and tensor file) into the new directory `destination`."""

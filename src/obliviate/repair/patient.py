@@ -184,7 +184,7 @@ class Patient:
     # questions): 100 sequential people -23.7 retain points against -34.3 to -37.2 (4,000: -21.8 but
     # earlier targets refused 0.95 against 0.97); held from the first edit on, single person commands
     # refused paraphrases less (0.946 against 0.982) in 2.3 s. Its statistics are read when first
-    # needed, on the weights of that moment (MEMIT's convention, as for every statistic)
+    # needed, with the edits in force taken off, as every statistic (`_statistics_cache`)
     retain_prompts_after_edits: int = 3000
     # the lowest layer an escalation widens to while no edit is in force (the first attempt's layers
     # are selected from STAMP's `min_layer` up; with edits in force escalations stop there too). Lab
@@ -215,7 +215,7 @@ class Patient:
         """Refusal reference and retain statistics, built once per buffer and reused by every edit
         (`after_edits`: the larger buffer held while earlier edits are in force)."""
         if (refusal_answer, after_edits) not in self._contexts:
-            self._cache = self._cache or StampCache(self.stats_dir)
+            self._cache = self._cache or self._statistics_cache()
             refusal = [chat_prompt(self.tokenizer, q) for q in self.knowledge.refusal_prompts()]
             pairs = self.buffer(after_edits)
             own = self._unedited_answers([q for q, a in pairs if a is None])  # answers the knowledge lacks
@@ -224,6 +224,16 @@ class Patient:
                 retain_answers=[a if a is not None else own[q] for q, a in pairs], cache=self._cache,
                 covariance_texts=self.covariance_texts, refusal_answer=refusal_answer)
         return self._contexts[refusal_answer, after_edits]
+
+    def _statistics_cache(self) -> StampCache:
+        """STAMP's statistics, all of the unedited model (read with the edits in force taken off)
+        and named by its fingerprint: one set per base model, however many edited states."""
+        cache = StampCache(self.stats_dir)
+        if self.ledger is not None:
+            cache.unedited = self._unedited
+            if self.ledger.base_fingerprint is not None:
+                cache.name_model(self.model, self.ledger.base_fingerprint)
+        return cache
 
     def _unedited_answers(self, questions: list[str]) -> dict[str, str]:
         """The model's own answers to retain questions, which edits hold it to: those of the model
