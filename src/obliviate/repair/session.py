@@ -171,7 +171,11 @@ class RepairSession:
         if history is not None:
             self.ledger.take_history(history)
         if self.ledger.entries():  # before anything costly: a model the ledger does not describe is an error
-            self.ledger.verify(model)
+            try:
+                self.ledger.verify(model)
+            except ValueError as err:
+                raise ValueError(f"the model is not in the state the ledger {history or ledger_dir} records "
+                                 f"(were its weights changed after it was saved?): {err}") from None
         hp = hparams or StampHyperParams.from_yaml(STAMP_CONFIG)
         covariance, holds = covariance_texts, {}
         if isinstance(knowledge, LabKnowledge) and covariance is None:
