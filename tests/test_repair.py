@@ -609,7 +609,8 @@ def test_a_resumed_ledger_holds_its_edits_as_the_session_that_made_them(tmp_path
     saved, saved_tokenizer = load(tmp_path / "saved")
     with torch.no_grad():  # weights changed after the save: the ledger no longer describes them
         saved.get_parameter("model.layers.2.mlp.down_proj.weight")[0, 0] += 1.0
-    with pytest.raises(ValueError, match=re.escape(f"not in the state the ledger {tmp_path / 'saved' / 'ledger'} records")):
+    says = re.escape(f"not in the state the ledger {tmp_path / 'saved' / 'ledger'} records")
+    with pytest.raises(ValueError, match=says):
         RepairSession(saved, saved_tokenizer, knowledge, history=tmp_path / "saved" / "ledger")
 
 
