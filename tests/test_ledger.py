@@ -376,8 +376,9 @@ def test_extra_json_and_tensors_are_kept_with_the_edit_and_checked(tmp_path):
     assert line["extra_tensors"] == {"keys/0": tensor_sha256(keys)}
     line["extra_tensors"]["keys/0"] = "0" * 64  # a file that no longer holds what was recorded
     (ledger.path / LEDGER_FILE).write_text(json.dumps(line) + "\n")
+    reopened = EditLedger.open(ledger.path)
     with pytest.raises(ValueError, match="corrupt"):
-        EditLedger.open(ledger.path).extra_tensors(record)
+        reopened.extra_tensors(reopened.entries()[0])
 
 
 def test_take_history_continues_another_ledger_and_leaves_it_as_it_was(edited, tmp_path):
@@ -385,8 +386,12 @@ def test_take_history_continues_another_ledger_and_leaves_it_as_it_was(edited, t
     files = {p.name: p.read_bytes() for p in ledger.path.iterdir()}
     (ledger.path / "edit-000099.safetensors").write_bytes(b"an orphan a crash left")  # repaired in the copy only
     files["edit-000099.safetensors"] = b"an orphan a crash left"
+    with (ledger.path / LEDGER_FILE).open("ab") as torn:  # and a line a crash cut short
+        torn.write(b'{"id": 3, "kind": "ed')
+    files[LEDGER_FILE] = (ledger.path / LEDGER_FILE).read_bytes()
     go_on = EditLedger.open(tmp_path / "continued")
-    go_on.take_history(ledger.path)
+    with pytest.warns(UserWarning, match="truncated"):
+        go_on.take_history(ledger.path)
     assert {p.name: p.read_bytes() for p in ledger.path.iterdir()} == files  # the source untouched
     assert not (go_on.path / "edit-000099.safetensors").exists()
     assert [r.edit_id for r in go_on.entries()] == [1, 2]

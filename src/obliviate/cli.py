@@ -71,12 +71,13 @@ def _watchdog(args: argparse.Namespace) -> Watchdog:
     """The rule watchdog, or the LLM watchdog on the chat model the `--watchdog-*` options name."""
     from obliviate.repair.watchdog import LLMWatchdog, RuleWatchdog
 
-    named = (args.watchdog_url, args.watchdog_model, args.watchdog_key_env, args.watchdog_hf, args.watchdog_cache)
-    if not any(named):
+    named = {"base_url": args.watchdog_url, "model": args.watchdog_model, "api_key_env": args.watchdog_key_env,
+             "hf_model": args.watchdog_hf, "cache": args.watchdog_cache}
+    if not any(named.values()):
         return RuleWatchdog()  # the chat client (and torch with it) stays unloaded
     from obliviate.llm import chat_backend
 
-    backend = chat_backend(*named)
+    backend = chat_backend(**named)
     if backend is None:
         raise ValueError("--watchdog-key-env needs --watchdog-url and --watchdog-model")
     return LLMWatchdog(backend)
@@ -98,14 +99,12 @@ def _session(model_name: str, user: str | None = None, covariance: str | None = 
     """A session on the model; a model saved by `--save` or `/save` goes on with the ledger saved
     with it (its edits stay undoable and held, and the next save keeps the whole history)."""
     from obliviate.models import load, resolve
-    from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
     from obliviate.repair.session import RepairSession, knowledge_for, read_covariance_texts
 
     texts = read_covariance_texts(covariance) if covariance else None  # a bad file fails before the model loads
     model, tokenizer = load(model_name)
-    saved = Path(resolve(model_name)) / LEDGER_DIRNAME
     return RepairSession(model, tokenizer, knowledge_for(resolve(model_name)), user=user, covariance_texts=texts,
-                         history=saved if (saved / LEDGER_FILE).is_file() else None, watchdog=watchdog)
+                         history=_saved_ledger(resolve(model_name)), watchdog=watchdog)
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
@@ -230,14 +229,22 @@ def _chat_command(session: RepairSession, message: str) -> bool:
     return True
 
 
+def _saved_ledger(model_dir: str) -> Path | None:
+    """The edit ledger saved with a model (`--save`, `/save`), if any."""
+    from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
+
+    ledger = Path(model_dir) / LEDGER_DIRNAME
+    return ledger if (ledger / LEDGER_FILE).is_file() else None
+
+
 def _ledger_of(path: str) -> Path:
     """The edit ledger in `path`: a saved model directory's `ledger/`, or a ledger directory."""
     from obliviate.repair.ledger import LEDGER_DIRNAME, LEDGER_FILE
 
-    for candidate in (Path(path) / LEDGER_DIRNAME, Path(path)):
-        if (candidate / LEDGER_FILE).is_file():
-            return candidate
-    raise ValueError(f"{path} holds no edit ledger (no {LEDGER_FILE} in it or in its {LEDGER_DIRNAME}/)")
+    found = _saved_ledger(path) or (Path(path) if (Path(path) / LEDGER_FILE).is_file() else None)
+    if found is None:
+        raise ValueError(f"{path} holds no edit ledger (no {LEDGER_FILE} in it or in its {LEDGER_DIRNAME}/)")
+    return found
 
 
 def cmd_ledger_list(args: argparse.Namespace) -> int:

@@ -26,7 +26,7 @@ class StampCache:
 
     Stats are those of the model when first computed (MEMIT's convention): earlier edits shift
     later layers' activations slightly; call `clear()` to recompute them. An owner that can take
-    its edits off (the patient, through its ledger) sets `unedited`: statistics are then computed
+    its edits off (the patient, through its ledger) gives `unedited`: statistics are then computed
     inside it, those of the unedited model whenever they are first needed, and `name_model` names
     them by that model's fingerprint: a model saved with edits and loaded again reads the
     statistics of its base from disk instead of writing a set of its own for every edited state.
@@ -36,9 +36,9 @@ class StampCache:
     recomputing them. Files are written atomically; an unreadable file is recomputed.
     """
 
-    unedited: Callable[[], contextlib.AbstractContextManager] | None = None
-
-    def __init__(self, directory: str | Path | None = None) -> None:
+    def __init__(self, directory: str | Path | None = None,
+                 unedited: Callable[[], contextlib.AbstractContextManager] | None = None) -> None:
+        self.unedited = unedited
         self._store: dict[tuple, Any] = {}
         self._recent: dict[tuple, list[tuple[Any, Any]]] = {}
         self.directory = Path(directory) if directory is not None else None

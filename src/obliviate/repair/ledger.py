@@ -86,6 +86,7 @@ class EditRecord:
     tensor_file: str
     undone_by: int | None = None
     extra: dict = field(default_factory=dict)  # what the caller recorded beside the edit (`record`)
+    extra_sha256: dict[str, str] = field(default_factory=dict)  # the caller's tensors kept with it, by name
 
     @property
     def active(self) -> bool:
@@ -145,7 +146,9 @@ class EditLedger:
         return ledger
 
     @staticmethod
-    def _read_lines(file: Path) -> list[dict]:
+    def _read_lines(file: Path, repair: bool = True) -> list[dict]:
+        """The complete entries of a ledger file; with `repair`, the file is cut back to them (what an
+        interrupted write left after the last newline goes)."""
         if not file.exists():
             return []
         data = file.read_bytes()
@@ -166,7 +169,7 @@ class EditLedger:
             good_bytes += len(chunk) + 1
         if tail:
             warnings.warn(f"{file}: dropping truncated last ledger line (interrupted write)")
-        if good_bytes != len(data):
+        if repair and good_bytes != len(data):
             with file.open("r+b") as f:
                 f.truncate(good_bytes)
                 f.flush()
@@ -215,6 +218,7 @@ class EditLedger:
                 tensor_file=line["tensor_file"],
                 undone_by=undone_by.get(line["id"]),
                 extra=line.get("extra", {}),
+                extra_sha256=line.get("extra_tensors", {}),
             )
             for line in self._lines
             if line["kind"] == "edit"
@@ -241,24 +245,22 @@ class EditLedger:
                     "the model was changed outside the ledger or belongs to another ledger"
                 )
 
-    def _load_tensors(self, record: EditRecord) -> dict[str, torch.Tensor]:
+    def _load_tensors(self, record: EditRecord, extra: bool = False) -> dict[str, torch.Tensor]:
+        """The edit's tensor file, its `before`/`after` tensors (and with `extra` the caller's) checked."""
         tensors = load_file(self.path / record.tensor_file)
         expected = {f"{side}/{p.name}": sha for p in record.params
                     for side, sha in (("before", p.sha256_before), ("after", p.sha256_after))}
-        extras = self._line(record.edit_id).get("extra_tensors", {})
-        expected.update((f"extra/{name}", sha) for name, sha in extras.items())
+        if extra:
+            expected.update((f"extra/{name}", sha) for name, sha in record.extra_sha256.items())
         for key, sha in expected.items():
             if key not in tensors or tensor_sha256(tensors[key]) != sha:
                 raise ValueError(f"ledger tensor file {record.tensor_file} is corrupt ({key})")
         return tensors
 
-    def _line(self, edit_id: int) -> dict:
-        return next(line for line in self._lines if line["id"] == edit_id)
-
     def extra_tensors(self, record: EditRecord) -> dict[str, torch.Tensor]:
         """The tensors the caller recorded beside an edit (`record(..., extra_tensors=...)`), checked."""
-        tensors = self._load_tensors(record)
-        return {key.removeprefix("extra/"): t for key, t in tensors.items() if key.startswith("extra/")}
+        tensors = self._load_tensors(record, extra=True)
+        return {name: tensors[f"extra/{name}"] for name in record.extra_sha256}
 
     @contextlib.contextmanager
     def base_weights(self, model: nn.Module) -> Iterator[None]:
@@ -441,24 +443,22 @@ class EditLedger:
             raise ValueError(f"ledger {self.path} already holds edits: it cannot take the history of {source}")
         if not (source / LEDGER_FILE).is_file():
             raise ValueError(f"{source} holds no edit ledger ({LEDGER_FILE})")
-        referenced = []  # the tensor files its lines name (a torn last line is dropped when the copy opens)
-        for raw in (source / LEDGER_FILE).read_bytes().split(b"\n"):
-            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError):
-                line = json.loads(raw)
-                if line["kind"] == "edit" and (source / line["tensor_file"]).is_file():
-                    referenced.append(line["tensor_file"])
-        for name in [*referenced, LEDGER_FILE]:  # the lines last: a copy cut short leaves orphans, which open removes
-            shutil.copy2(source / name, self.path / name)
-        taken = EditLedger.open(self.path)
+        EditLedger(source, self._read_lines(source / LEDGER_FILE, repair=False)).copy_to(self.path)
+        taken = EditLedger.open(self.path)  # checks the copy: every edit's tensor file is there
         self._lines, self._base = taken._lines, {}
 
     def copy_to(self, destination: str | os.PathLike) -> None:
-        """Copy the ledger (every line and tensor file) into the new directory `destination`."""
+        """Copy the ledger (its complete lines and their tensor files) into `destination`, a new or
+        empty directory: the tensor files first, so a copy cut short holds no line without its file."""
         destination = Path(destination)
-        destination.mkdir(parents=True, exist_ok=False)
-        for name in [LEDGER_FILE] + [line["tensor_file"] for line in self._lines if line["kind"] == "edit"]:
+        destination.mkdir(parents=True, exist_ok=True)
+        if any(destination.iterdir()):
+            raise ValueError(f"cannot copy ledger {self.path} into {destination}: it is not empty")
+        for name in [line["tensor_file"] for line in self._lines if line["kind"] == "edit"]:
             if (self.path / name).exists():
                 shutil.copy2(self.path / name, destination / name)
+        text = "".join(json.dumps(line, allow_nan=False, ensure_ascii=False) + "\n" for line in self._lines)
+        (destination / LEDGER_FILE).write_text(text, encoding="utf-8")
 
 
 def _tensors_before(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -228,11 +228,9 @@ class Patient:
     def _statistics_cache(self) -> StampCache:
         """STAMP's statistics, all of the unedited model (read with the edits in force taken off)
         and named by its fingerprint: one set per base model, however many edited states."""
-        cache = StampCache(self.stats_dir)
-        if self.ledger is not None:
-            cache.unedited = self._unedited
-            if self.ledger.base_fingerprint is not None:
-                cache.name_model(self.model, self.ledger.base_fingerprint)
+        cache = StampCache(self.stats_dir, unedited=self._unedited if self.ledger is not None else None)
+        if self.ledger is not None and self.ledger.base_fingerprint is not None:
+            cache.name_model(self.model, self.ledger.base_fingerprint)
         return cache
 
     def _unedited_answers(self, questions: list[str]) -> dict[str, str]:
